@@ -1,0 +1,30 @@
+//! # OMPP, the Open Mobile Payment Protocol: the protocol core
+//!
+//! Messages, validation, error catalogue and limits of `ompp.v1`. This crate does no I/O and
+//! reads no clock: servers, clients and the conformance suite are glue around it.
+//!
+//! # Layout
+//! - [`proto`]: the generated `ompp.v1` bindings and their descriptor set.
+//! - [`limits`]: every numeric limit and default of the protocol, in one place.
+//! - [`validation`]: typed field errors ([`validation::FieldPath`], [`validation::Violation`]).
+//! - [`money`]: currencies, [`money::Money`] and positive [`money::Amount`]s, checked arithmetic.
+//! - [`types`]: identifiers, bounded text, secrets, phone numbers, bank accounts, time.
+//! - [`requests`]: every inbound request message parsed into a validated domain value.
+//! - [`error`]: the reason catalogue and protocol errors <-> gRPC statuses.
+//! - [`requirements`]: the registry of requirement ids extracted from `spec/`.
+//! - [`conformance`]: the conformance manifest and report formats.
+
+#![deny(missing_docs)]
+
+pub mod conformance;
+pub mod error;
+pub mod limits;
+pub mod money;
+pub mod proto;
+pub mod requests;
+pub mod requirements;
+pub mod types;
+pub mod validation;
+
+/// The protocol version this crate implements: the proto package and spec version.
+pub const PROTOCOL_VERSION: &str = "ompp.v1";

@@ -1,0 +1,2 @@
+//! Repository chores. Placeholder until the generators land.
+fn main() {}
