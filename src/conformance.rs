@@ -1,1 +1,236 @@
-//! placeholder
+//! The conformance suite's input and output formats: the vendor manifest (TOML) and the report
+//! (JSON). They are part of the protocol's deliverables, so they live here, next to the other
+//! formats, and are published as JSON Schemas in `spec/schemas/`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::requirements::Level;
+
+/// The kind of system a conformance run certifies.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleUnderTest {
+    /// An operation center: network server and mobile server.
+    OperationCenter,
+    /// A bank processor.
+    BankProcessor,
+    /// An SMS center.
+    SmsCenter,
+}
+
+/// A group of behaviour a system declares it implements; cases of undeclared profiles are
+/// skipped, never failed.
+#[non_exhaustive]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Registration of merchants, customers and devices.
+    Registration,
+    /// Flow A, merchant-initiated push payment.
+    FlowA,
+    /// Flow B, payee-presented code.
+    FlowB,
+    /// Flow C, online checkout with an authorization code.
+    FlowC,
+}
+
+/// Where the system under test listens (`https://host:port`), per service endpoint it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// Network server, public endpoint (merchant, registration and gateway services).
+    pub network: Option<String>,
+    /// Mobile server, device endpoint.
+    pub mobile: Option<String>,
+    /// Bank processor.
+    pub bank: Option<String>,
+    /// SMS center.
+    pub sms: Option<String>,
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+}
+
+/// The TLS material the suite uses: trust anchors for the system's certificates, and the
+/// client identities the system accepts from the parties the suite plays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsMaterial {
+    /// PEM file with the CA certificates that anchor the system's server certificates.
+    pub trust_anchors: String,
+    /// The suite's merchant identity (`ompp://merchant/<id>`), for merchant-facing services.
+    pub merchant: Option<Identity>,
+    /// The suite's network server identity, when it plays the network server (bank processor or
+    /// SMS center under test).
+    pub network: Option<Identity>,
+    /// The identities the suite's own bank processor and SMS center present to the system.
+    pub counterparty_server: Option<Identity>,
+    /// PEM CA file the suite uses to check the system when it calls the suite's counterparties.
+    pub counterparty_client_ca: Option<String>,
+}
+
+/// Where the suite's own counterparties listen, for an operation center under test configured
+/// to call them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Counterparties {
+    /// Listen address (`host:port`) of the suite's bank processor.
+    pub bank_listen: Option<String>,
+    /// Listen address (`host:port`) of the suite's SMS center.
+    pub sms_listen: Option<String>,
+}
+
+/// How the suite gets the fixtures it needs (merchants, customers, devices, accounts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fixtures {
+    /// Enrollment tokens the suite may redeem through `RegistrationService.RegisterMerchant`.
+    #[serde(default)]
+    pub enrollment_tokens: Vec<String>,
+    /// Bank accounts (`bank_id/account_number`) with funds, for a bank processor under test,
+    /// keyed by a name the cases use.
+    #[serde(default)]
+    pub bank_accounts: BTreeMap<String, String>,
+}
+
+/// A case the vendor expects to fail, and why. An expected failure that passes, or an entry
+/// that names no case, fails the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFailure {
+    /// The case id, or a glob over case ids.
+    pub case: String,
+    /// Why it fails; copied into the report.
+    pub reason: String,
+}
+
+/// The vendor manifest: what is under test and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The role under test.
+    pub role: RoleUnderTest,
+    /// The profiles the system implements.
+    pub profiles: Vec<Profile>,
+    /// Where it listens.
+    pub endpoints: Endpoints,
+    /// TLS material.
+    pub tls: TlsMaterial,
+    /// The suite's own counterparties.
+    #[serde(default)]
+    pub counterparties: Counterparties,
+    /// Fixture provisioning.
+    #[serde(default)]
+    pub fixtures: Fixtures,
+    /// Cases expected to fail.
+    #[serde(default)]
+    pub expected_failures: Vec<ExpectedFailure>,
+}
+
+/// A case's outcome.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every assertion held.
+    Pass,
+    /// An assertion failed.
+    Fail,
+    /// Failed, and the manifest said it would.
+    ExpectedFailure,
+    /// Passed although the manifest said it would fail: fails the run.
+    UnexpectedPass,
+    /// Not run: its profile is not declared.
+    Skipped,
+}
+
+/// One checked statement inside a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Assertion {
+    /// What was checked.
+    pub description: String,
+    /// The requirement it decides.
+    pub requirement: String,
+    /// What the requirement expects, as observed on the wire.
+    pub expected: String,
+    /// What crossed the wire.
+    pub actual: String,
+    /// Whether they agree.
+    pub passed: bool,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseResult {
+    /// Stable case id, e.g. `oc.flow-a.wrong-password-three-times`.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The role it certifies.
+    pub role: RoleUnderTest,
+    /// Its level: a failed MUST case fails the run, a failed SHOULD case is reported.
+    pub level: Level,
+    /// The requirement ids it checks.
+    pub requirements: Vec<String>,
+    /// The outcome.
+    pub verdict: Verdict,
+    /// The manifest's reason, for an expected failure.
+    pub expected_failure_reason: Option<String>,
+    /// Wall time spent, in milliseconds.
+    pub duration_ms: u64,
+    /// Every assertion made, passed or not.
+    pub assertions: Vec<Assertion>,
+}
+
+/// Counts of verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Cases that passed.
+    pub passed: u32,
+    /// Cases that failed.
+    pub failed: u32,
+    /// Cases that failed as the manifest expected.
+    pub expected_failures: u32,
+    /// Cases that passed against the manifest's expectation.
+    pub unexpected_passes: u32,
+    /// Cases not run.
+    pub skipped: u32,
+}
+
+/// A conformance report: the evidence a vendor hands to an auditor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    /// Version of the suite that produced it.
+    pub suite_version: String,
+    /// Protocol version certified against (`ompp.v1`).
+    pub protocol_version: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When it finished (RFC 3339, UTC).
+    pub finished_at: String,
+    /// The role certified.
+    pub role: RoleUnderTest,
+    /// The profiles declared.
+    pub profiles: Vec<Profile>,
+    /// The endpoints tested.
+    pub endpoints: Endpoints,
+    /// Verdict counts.
+    pub summary: Summary,
+    /// Whether the system conforms: no failed MUST case and no unexpected pass.
+    pub conformant: bool,
+    /// Every case.
+    pub cases: Vec<CaseResult>,
+}

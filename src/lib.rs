@@ -28,3 +28,8 @@ pub mod validation;
 
 /// The protocol version this crate implements: the proto package and spec version.
 pub const PROTOCOL_VERSION: &str = "ompp.v1";
+
+/// The README's Rust example, compiled and run as a doctest so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
