@@ -10,6 +10,8 @@
 //! - [`money`]: currencies, [`money::Money`] and positive [`money::Amount`]s, checked arithmetic.
 //! - [`types`]: identifiers, bounded text, secrets, phone numbers, bank accounts, time.
 //! - [`requests`]: every inbound request message parsed into a validated domain value.
+//! - [`payment`]: the flow A push payment state machine (sans-IO, time passed in).
+//! - [`firewall`]: the secure-link firewall (allow-list, size, rate, skew, replay, counters).
 //! - [`error`]: the reason catalogue and protocol errors <-> gRPC statuses.
 //! - [`requirements`]: the registry of requirement ids extracted from `spec/`.
 //! - [`conformance`]: the conformance manifest and report formats.
@@ -18,8 +20,10 @@
 
 pub mod conformance;
 pub mod error;
+pub mod firewall;
 pub mod limits;
 pub mod money;
+pub mod payment;
 pub mod proto;
 pub mod requests;
 pub mod requirements;

@@ -1,5 +1,7 @@
 //! Money: currencies, exponents, checked arithmetic, decimal text (OMPP-MONEY-001..005).
 
+#![allow(clippy::unwrap_used)]
+
 use ompp::money::{Amount, Currency, Money, MoneyError};
 use ompp::validation::Violation;
 

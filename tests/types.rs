@@ -134,16 +134,41 @@ fn bounded_durations_default_and_check_bounds() {
         600
     );
     let just_over = prost_types::Duration {
-        seconds: 600,
-        nanos: 1,
+        seconds: 601,
+        nanos: 0,
     };
     assert!(bounded_duration(&mut v, &path, Some(&just_over), bounds).is_none());
+    let fraction = prost_types::Duration {
+        seconds: 60,
+        nanos: 5,
+    };
+    // OMPP-MSG-014: whole seconds only.
+    assert!(bounded_duration(&mut v, &path, Some(&fraction), bounds).is_none());
+    let errors: Vec<(String, Violation)> = v
+        .into_error()
+        .errors
+        .into_iter()
+        .map(|e| (e.field.to_string(), e.violation))
+        .collect();
     assert_eq!(
-        v.into_error().errors[0].violation,
-        Violation::OutOfRange {
-            min: 30,
-            max: 600,
-            actual: 600
-        }
+        errors,
+        [
+            (
+                "expires_in.seconds".to_owned(),
+                Violation::OutOfRange {
+                    min: 30,
+                    max: 600,
+                    actual: 601
+                }
+            ),
+            (
+                "expires_in.nanos".to_owned(),
+                Violation::OutOfRange {
+                    min: 0,
+                    max: 0,
+                    actual: 5
+                }
+            ),
+        ]
     );
 }

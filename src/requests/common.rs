@@ -108,21 +108,7 @@ pub fn currencies(
         v.report(path.clone(), Violation::Missing);
         return None;
     }
-    let mut parsed: Vec<Currency> = Vec::with_capacity(codes.len());
-    let mut ok = true;
-    for (i, code) in codes.iter().enumerate() {
-        match v.check(path.index(i), Currency::from_code(code)) {
-            Some(currency) => match parsed.iter().position(|c| *c == currency) {
-                Some(first) => {
-                    v.report(path.index(i), Violation::Duplicate { first });
-                    ok = false;
-                }
-                None => parsed.push(currency),
-            },
-            None => ok = false,
-        }
-    }
-    ok.then_some(parsed)
+    unique_list(v, path, codes, Currency::from_code)
 }
 
 /// Reads a required enum field: neither `*_UNSPECIFIED` (0) nor a number this version does not
@@ -185,21 +171,32 @@ pub fn id_list<T: PartialEq>(
         v.report(path.clone(), Violation::Missing);
         return None;
     }
-    let mut parsed: Vec<T> = Vec::with_capacity(values.len());
+    unique_list(v, path, values, parse)
+}
+
+/// Parses each element; a value equal to an earlier valid one is a `Duplicate` naming the
+/// earlier element's index in the original list.
+fn unique_list<T: PartialEq>(
+    v: &mut Validator,
+    path: &FieldPath,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, Violation>,
+) -> Option<Vec<T>> {
+    let mut parsed: Vec<(usize, T)> = Vec::with_capacity(values.len());
     let mut ok = true;
     for (i, value) in values.iter().enumerate() {
         match v.check(path.index(i), parse(value)) {
-            Some(id) => match parsed.iter().position(|p| *p == id) {
-                Some(first) => {
-                    v.report(path.index(i), Violation::Duplicate { first });
+            Some(item) => match parsed.iter().find(|(_, p)| *p == item) {
+                Some((first, _)) => {
+                    v.report(path.index(i), Violation::Duplicate { first: *first });
                     ok = false;
                 }
-                None => parsed.push(id),
+                None => parsed.push((i, item)),
             },
             None => ok = false,
         }
     }
-    ok.then_some(parsed)
+    ok.then(|| parsed.into_iter().map(|(_, item)| item).collect())
 }
 
 /// Reads a DER certificate signing request: present, at most `MAX_CSR_BYTES`, and an ASN.1

@@ -254,8 +254,8 @@ impl Request for PushPaymentRequest {
 pub struct Notice {
     /// The payment, if the notice is about one.
     pub payment_id: Option<PaymentId>,
-    /// The payment's new status.
-    pub status: pb::PaymentStatus,
+    /// The payment's new status; `None` for a wallet-only notice.
+    pub status: Option<pb::PaymentStatus>,
     /// Why it ended, if it ended other than settled.
     pub reason: Option<pb::ErrorReason>,
     /// The receipt, if settled.
@@ -279,15 +279,42 @@ impl Notice {
             path.child("payment_id"),
             optional(&n.payment_id, PaymentId::parse),
         );
+        // OMPP-MSG-004: a status exactly when the notice is about a payment; a reason exactly
+        // when that status is a terminal one other than SETTLED.
+        let about_payment = !n.payment_id.is_empty();
         let status = v.check(
             path.child("status"),
-            required_enum::<pb::PaymentStatus>(n.status),
+            if about_payment {
+                required_enum::<pb::PaymentStatus>(n.status).map(Some)
+            } else if n.status == 0 {
+                Ok(None)
+            } else {
+                Err(Violation::NotAllowed)
+            },
+        );
+        let needs_reason = matches!(
+            status,
+            Some(Some(
+                pb::PaymentStatus::Declined
+                    | pb::PaymentStatus::Expired
+                    | pb::PaymentStatus::Cancelled
+                    | pb::PaymentStatus::Failed
+            ))
         );
         let reason = v.check(
             path.child("reason"),
-            optional_enum::<pb::ErrorReason>(n.reason),
+            match optional_enum::<pb::ErrorReason>(n.reason) {
+                Ok(None) if needs_reason => Err(Violation::Missing),
+                Ok(Some(_)) if !needs_reason => Err(Violation::NotAllowed),
+                other => other,
+            },
         );
         let wallet_delta = match &n.wallet_delta {
+            // A notice about neither a payment nor the wallet says nothing.
+            None if !about_payment => {
+                v.report(path.child("wallet_delta"), Violation::Missing);
+                None
+            }
             None => Some(None),
             Some(m) => Money::from_proto(v, &path.child("wallet_delta"), Some(m)).map(Some),
         };
@@ -308,7 +335,7 @@ impl Notice {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            status: self.status.into(),
+            status: self.status.map(i32::from).unwrap_or_default(),
             reason: self.reason.map(i32::from).unwrap_or_default(),
             receipt: self.receipt.clone(),
             wallet_delta: self.wallet_delta.map(Money::to_proto),

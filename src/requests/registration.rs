@@ -117,16 +117,19 @@ impl Request for RegisterCustomer {
             &path.child("bank_account"),
             p.bank_account.as_ref(),
         );
-        let idempotency_key = v.check(
-            path.child("idempotency_key"),
-            IdempotencyKey::parse(&p.idempotency_key),
-        );
-        if p.wallet_currencies.is_empty() && p.bank_account.is_none() {
+        let funded = !(p.wallet_currencies.is_empty() && p.bank_account.is_none());
+        if !funded {
             // A customer with no funding source could never pay.
             v.report(
                 path.child("wallet_currencies"),
                 crate::validation::Violation::Missing,
             );
+        }
+        let idempotency_key = v.check(
+            path.child("idempotency_key"),
+            IdempotencyKey::parse(&p.idempotency_key),
+        );
+        if !funded {
             return None;
         }
         Some(Self {

@@ -74,6 +74,10 @@ impl PartyIdentity {
     pub fn new(role: Role, id: &str) -> Result<Self, Violation> {
         check_len(id, ID_LEN)?;
         check_chars(id, is_id_char)?;
+        // Same grammar as every other id (OMPP-MSG-002): first character a letter or digit.
+        if id.starts_with(|c: char| !c.is_ascii_alphanumeric()) {
+            return Err(Violation::BadCharacter { position: 0 });
+        }
         Ok(Self {
             role,
             id: id.to_owned(),

@@ -75,7 +75,7 @@ fn in_range(actual: i128, min: i128, max: i128) -> Result<i128, Violation> {
 }
 
 /// Reads an optional duration field bounded by `bounds`: absent means the default; present must
-/// lie within `[min_secs, max_secs]` (fractions of a second are kept).
+/// be whole seconds within `[min_secs, max_secs]` (OMPP-MSG-014).
 pub fn bounded_duration(
     v: &mut Validator,
     path: &FieldPath,
@@ -85,28 +85,18 @@ pub fn bounded_duration(
     let Some(d) = value else {
         return Some(Duration::from_secs(bounds.default_secs));
     };
-    let nanos = v.check(
-        path.child("nanos"),
-        in_range(d.nanos.into(), 0, 999_999_999),
-    )?;
-    let total_nanos = i128::from(d.seconds) * 1_000_000_000 + nanos;
-    let min = i128::from(bounds.min_secs) * 1_000_000_000;
-    let max = i128::from(bounds.max_secs) * 1_000_000_000;
-    if total_nanos < min || total_nanos > max {
-        // Reported in seconds, the unit the bounds are written in.
-        v.report(
-            path.child("seconds"),
-            Violation::OutOfRange {
-                min: bounds.min_secs.into(),
-                max: bounds.max_secs.into(),
-                actual: d.seconds.into(),
-            },
-        );
-        return None;
-    }
-    let secs = u64::try_from(d.seconds).unwrap_or(0);
-    let nanos = u32::try_from(nanos).unwrap_or(0);
-    Some(Duration::new(secs, nanos))
+    // Durations on the wire are whole seconds (OMPP-MSG-014).
+    let nanos = v.check(path.child("nanos"), in_range(d.nanos.into(), 0, 0));
+    let seconds = v.check(
+        path.child("seconds"),
+        in_range(
+            d.seconds.into(),
+            bounds.min_secs.into(),
+            bounds.max_secs.into(),
+        ),
+    );
+    nanos?;
+    Some(Duration::from_secs(u64::try_from(seconds?).unwrap_or(0)))
 }
 
 /// Converts a duration to the wire type.

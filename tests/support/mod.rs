@@ -1,6 +1,15 @@
 //! Table-test harness for request validation: a valid message, then mutations that each break
 //! one field. Every mutation must be rejected with an error naming the field it broke; the full
 //! error lists are kept as insta snapshots, so any change in what is reported shows up in review.
+// A helper module of several test crates: not every crate uses every item, and a failed
+// expectation here is a test failure, so panicking is the point.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used
+)]
 
 use ompp::requests::Request;
 use ompp::validation::FieldError;
