@@ -35,9 +35,9 @@ pub const LINK_MESSAGE_ID_LEN: LengthBounds = LengthBounds { min: 16, max: 64 };
 // OMPP-MSG-005: human-readable text.
 /// Length of a merchant, customer or device display name.
 pub const DISPLAY_NAME_LEN: LengthBounds = LengthBounds { min: 1, max: 64 };
-/// Length of a merchant reference on a push payment or checkout.
+/// Length of a merchant reference on a push payment (checkouts use [`CHECKOUT_REFERENCE_LEN`]).
 pub const MERCHANT_REFERENCE_LEN: LengthBounds = LengthBounds { min: 0, max: 64 };
-/// Length of a merchant reference carried inside a payee code (EMVCo bill number, tag 62-01).
+/// Length of a merchant reference carried inside a payee code (EMVCo reference label, tag 62-05).
 pub const PAYEE_CODE_REFERENCE_LEN: LengthBounds = LengthBounds { min: 0, max: 25 };
 /// Length of a payee code payload as scanned (EMVCo payloads are at most 512 characters).
 pub const PAYEE_CODE_PAYLOAD_LEN: LengthBounds = LengthBounds { min: 1, max: 512 };

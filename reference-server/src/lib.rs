@@ -1,9 +1,31 @@
 //! # `ompp-server`: the OMPP reference servers
 //!
-//! Glue around the `ompp` crate: TLS, gRPC, storage, processes.
+//! Glue around the `ompp` crate: TLS, gRPC, storage, processes. The protocol rules (validation,
+//! the payment state machine, the link firewall, limits, errors) live in `ompp`; this crate
+//! wires them to sockets, a database and a clock.
 //!
 //! # Layout
+//! - [`config`]: the TOML configuration, with defaults for a local operation center.
+//! - [`run`]: starting and stopping servers (listeners, services, health, reflection, sweeper).
+//! - [`network`]: the network server: merchant service, registration, link service.
+//! - [`mobile`]: the mobile server: device service and its end of the link.
+//! - [`link`]: envelopes and the firewall guard on both link ends.
+//! - [`tls`]: TLS 1.3 server configs, client certificates, caller identities.
 //! - [`pki`]: the development PKI (operator CA, link CA, party certificates, CSR signing).
+//! - [`store`]: durable state behind one interface; SQLite by default.
+//! - [`passwords`]: argon2id password hashing.
+//! - [`clock`]: system and manual clocks, random ids.
+//! - [`errors`]: internal failures mapped to protocol errors.
 #![deny(missing_docs)]
 
+pub mod clock;
+pub mod config;
+pub mod errors;
+pub mod link;
+pub mod mobile;
+pub mod network;
+pub mod passwords;
 pub mod pki;
+pub mod run;
+pub mod store;
+pub mod tls;

@@ -1,22 +1,155 @@
 //! `ompp-server`: the OMPP reference servers.
-//!
-//! Today this binary only reports what it is; the operation center, bank processor and SMS
-//! center roles arrive with the flow issues.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 
-/// OMPP reference servers: operation center (network server + mobile server), bank processor
-/// and SMS center. No role is runnable yet in this version; `--help` and `--version` only.
+use clap::{Parser, Subcommand};
+use ompp_server::clock::SystemClock;
+use ompp_server::config::Config;
+use ompp_server::pki::DevPki;
+use ompp_server::run::{Role, start};
+
+/// OMPP reference servers: the operation center (network server + mobile server, joined by the
+/// mutually authenticated secure link).
+///
+/// With no configuration file, `ompp-server run` starts both servers on 127.0.0.1 (merchants
+/// and registration on 7100, devices on 7200, the link on 7101/7201), with a development PKI
+/// and an SQLite database under ./ompp-data, and the sample merchant M-1042 registered.
 #[derive(Debug, Parser)]
-#[command(name = "ompp-server", version, about, long_about = None)]
-struct Cli {}
+#[command(name = "ompp-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!(
-        "ompp-server {}: no server role is implemented yet (protocol {}).",
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Development PKI.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Run the network server, the mobile server, or both.
+    Run {
+        /// Which servers to run in this process.
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
+        /// Configuration file (TOML); every setting has a default.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create an operator CA, a link CA and certificates for the network server, mobile server,
+    /// both secure-link ends, a bank processor, an SMS center and the sample merchant M-1042.
+    /// Refuses to overwrite an existing CA key.
+    Init {
+        /// Directory to write the PEM files into (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Pki {
+            command: PkiCommand::Init { dir },
+        } => match DevPki::generate().and_then(|pki| pki.write(&dir)) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("ompp-server pki init: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { role, config } => {
+            let config = match config {
+                Some(path) => match Config::load(&path) {
+                    Ok(config) => config,
+                    Err(error) => {
+                        eprintln!("ompp-server run: {error}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => Config::default(),
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("ompp-server run: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run(config, role))
+        }
+    }
+}
+
+async fn run(config: Config, role: Role) -> ExitCode {
+    let running = match start(&config, role, Arc::new(SystemClock), None).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("ompp-server run: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "ompp-server {} running (role {role:?}); PKI in {}; Ctrl-C to stop",
         env!("CARGO_PKG_VERSION"),
-        ompp::PROTOCOL_VERSION
+        config.pki_dir().display()
     );
-    std::process::exit(2);
+    if let Some(addr) = running.network_addr {
+        println!(
+            "  merchants and registration: https://localhost:{}",
+            addr.port()
+        );
+    }
+    if let Some(addr) = running.mobile_addr {
+        println!(
+            "  devices:                    https://localhost:{}",
+            addr.port()
+        );
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

@@ -373,6 +373,11 @@ pub fn identity_of(cert_der: &[u8]) -> Result<PartyIdentity, PkiError> {
     PartyIdentity::parse(uri).map_err(|_| PkiError::BadIdentity(uri.to_owned()))
 }
 
+/// A DER certificate as PEM text (`-----BEGIN CERTIFICATE-----`).
+pub fn cert_der_to_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}
+
 /// Parse PEM text into certificates (every `CERTIFICATE` section, in order; other sections
 /// are skipped). No certificate at all is [`PkiError::Pem`].
 pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {

@@ -33,8 +33,13 @@ const ANY: &[Party] = &[
 ];
 const NS: &[Party] = &[Party::NetworkServer];
 const NS_MS: &[Party] = &[Party::NetworkServer, Party::MobileServer];
-const NS_BP: &[Party] = &[Party::NetworkServer, Party::BankProcessor];
-const NS_BP_SC: &[Party] = &[Party::NetworkServer, Party::BankProcessor, Party::SmsCenter];
+/// Reasons a bank processor or the network server decides and the mobile server forwards to
+/// devices (OMPP-ERR-010).
+const NS_MS_BP: &[Party] = &[
+    Party::NetworkServer,
+    Party::MobileServer,
+    Party::BankProcessor,
+];
 const NS_SC: &[Party] = &[Party::NetworkServer, Party::SmsCenter];
 const SC: &[Party] = &[Party::SmsCenter];
 
@@ -125,8 +130,8 @@ pub const CATALOGUE: &[ReasonInfo] = &[
     entry(R::UnknownCustomer,             Code::NotFound,           NS,       AfterCorrection, Some("14"), Some("AC01")),
     entry(R::CredentialsRejected,         Code::PermissionDenied,   NS_MS,    AfterCorrection, Some("55"), None),
     entry(R::TriesExceeded,               Code::FailedPrecondition, NS_MS,    Never,           Some("75"), None),
-    entry(R::InsufficientFunds,           Code::FailedPrecondition, NS_BP,    Never,           Some("51"), Some("AM04")),
-    entry(R::IdempotencyConflict,         Code::AlreadyExists,      NS_BP_SC, AfterCorrection, Some("94"), Some("AM05")),
+    entry(R::InsufficientFunds,           Code::FailedPrecondition, NS_MS_BP, Never,           Some("51"), Some("AM04")),
+    entry(R::IdempotencyConflict,         Code::AlreadyExists,      ANY,      AfterCorrection, Some("94"), Some("AM05")),
     entry(R::UpstreamTimeout,             Code::DeadlineExceeded,   NS_MS,    QueryFirst,      Some("68"), Some("AB05")),
     entry(R::Expired,                     Code::FailedPrecondition, NS_MS,    Never,           None,       None),
     entry(R::DeclinedByCustomer,          Code::FailedPrecondition, NS_MS,    Never,           Some("17"), Some("MS02")),
@@ -134,8 +139,8 @@ pub const CATALOGUE: &[ReasonInfo] = &[
     entry(R::InvalidState,                Code::FailedPrecondition, NS_MS,    Never,           Some("12"), None),
     entry(R::NotFound,                    Code::NotFound,           ANY,      Never,           Some("25"), None),
     entry(R::AmountMismatch,              Code::InvalidArgument,    NS_MS,    AfterCorrection, Some("13"), Some("AM12")),
-    entry(R::CurrencyMismatch,            Code::InvalidArgument,    NS_BP,    AfterCorrection, None,       Some("AM11")),
-    entry(R::AmountLimitExceeded,         Code::FailedPrecondition, NS_BP,    Never,           Some("61"), Some("AM02")),
+    entry(R::CurrencyMismatch,            Code::InvalidArgument,    NS_MS_BP, AfterCorrection, None,       Some("AM11")),
+    entry(R::AmountLimitExceeded,         Code::FailedPrecondition, NS_MS_BP, Never,           Some("61"), Some("AM02")),
     entry(R::LinkStaleMessage,            Code::FailedPrecondition, NS_MS,    AfterCorrection, None,       None),
     entry(R::LinkReplay,                  Code::AlreadyExists,      NS_MS,    Never,           Some("94"), None),
     entry(R::LinkRateLimited,             Code::ResourceExhausted,  NS_MS,    AfterDelay,      None,       None),
@@ -145,8 +150,8 @@ pub const CATALOGUE: &[ReasonInfo] = &[
     entry(R::PayeeCodeSignatureInvalid,   Code::InvalidArgument,    NS_MS,    Never,           None,       None),
     entry(R::PayeeCodeUsed,               Code::FailedPrecondition, NS_MS,    Never,           None,       None),
     entry(R::AuthorizationCodeIncorrect,  Code::PermissionDenied,   NS,       AfterCorrection, None,       None),
-    entry(R::UnknownAccount,              Code::NotFound,           NS_BP,    Never,           Some("14"), Some("AC01")),
-    entry(R::AccountBlocked,              Code::FailedPrecondition, NS_BP,    Never,           Some("62"), Some("AC06")),
+    entry(R::UnknownAccount,              Code::NotFound,           NS_MS_BP, Never,           Some("14"), Some("AC01")),
+    entry(R::AccountBlocked,              Code::FailedPrecondition, NS_MS_BP, Never,           Some("62"), Some("AC06")),
     entry(R::DeviceNotPaired,             Code::PermissionDenied,   NS_MS,    Never,           None,       None),
     entry(R::UnknownHandset,              Code::PermissionDenied,   SC,       Never,           None,       None),
     entry(R::SmsUndeliverable,            Code::Unavailable,        NS_SC,    AfterDelay,      None,       None),
@@ -156,7 +161,7 @@ pub const CATALOGUE: &[ReasonInfo] = &[
     entry(R::Internal,                    Code::Internal,           ANY,      QueryFirst,      Some("96"), None),
     entry(R::EnrollmentRejected,          Code::PermissionDenied,   NS,       Never,           None,       None),
     entry(R::CsrRejected,                 Code::InvalidArgument,    NS,       AfterCorrection, None,       None),
-    entry(R::AlreadyRegistered,           Code::AlreadyExists,      NS_SC,    Never,           None,       None),
+    entry(R::AlreadyRegistered,           Code::AlreadyExists,      NS,       Never,           None,       None),
 ];
 
 /// The catalogue entry of `reason`; `UNSPECIFIED` (never sent) maps to `INTERNAL`.

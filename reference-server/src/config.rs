@@ -1,0 +1,160 @@
+//! The operation center's configuration file (TOML). Every field has a default, so an empty
+//! file (or none at all) runs a complete local operation center.
+//!
+//! ```toml
+//! data_dir = "ompp-data"              # database and, unless pki_dir is set, the PKI
+//! password_hashing = "production"     # or "fast-insecure" (tests and benchmarks only)
+//!
+//! [network]
+//! listen = "127.0.0.1:7100"           # merchants, registration
+//! link_listen = "127.0.0.1:7101"      # secure link, mobile server -> network server
+//! mobile_link_url = "https://localhost:7201"
+//! [[network.enrollment_tokens]]
+//! token = "dev-enrollment-token-0001"
+//! merchant_id = "M-2001"
+//!
+//! [mobile]
+//! listen = "127.0.0.1:7200"           # devices
+//! link_listen = "127.0.0.1:7201"      # secure link, network server -> mobile server
+//! network_link_url = "https://localhost:7101"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::passwords::HashingProfile;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database (and by default the PKI) lives.
+    pub data_dir: PathBuf,
+    /// Where the PKI lives; `data_dir/pki` when absent. Created on first start if empty.
+    pub pki_dir: Option<PathBuf>,
+    /// Password hashing cost.
+    pub password_hashing: HashingProfile,
+    /// The network server.
+    pub network: NetworkConfig,
+    /// The mobile server.
+    pub mobile: MobileConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("ompp-data"),
+            pki_dir: None,
+            password_hashing: HashingProfile::Production,
+            network: NetworkConfig::default(),
+            mobile: MobileConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// The PKI directory in effect.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.pki_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("pki"))
+    }
+}
+
+/// A configuration file that cannot be used.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid configuration.
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// A merchant enrollment token the operator hands out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentTokenConfig {
+    /// The token (16 to 128 URL-safe characters).
+    pub token: String,
+    /// The merchant id it registers.
+    pub merchant_id: String,
+}
+
+/// The network server's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Public endpoint: merchant payment service and registration.
+    pub listen: SocketAddr,
+    /// Secure-link endpoint the mobile server calls.
+    pub link_listen: SocketAddr,
+    /// Where the mobile server's link endpoint is (used when the mobile server runs in another
+    /// process; in one process the actual address is used).
+    pub mobile_link_url: String,
+    /// Enrollment tokens for merchant registration.
+    pub enrollment_tokens: Vec<EnrollmentTokenConfig>,
+    /// Register the development PKI's sample merchant (`M-1042`, "Sample Merchant", EUR) at
+    /// start, so its certificate works at once.
+    pub sample_merchant: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            link_listen: SocketAddr::from(([127, 0, 0, 1], 7101)),
+            mobile_link_url: "https://localhost:7201".to_owned(),
+            enrollment_tokens: Vec::new(),
+            sample_merchant: true,
+        }
+    }
+}
+
+/// The mobile server's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MobileConfig {
+    /// Device endpoint.
+    pub listen: SocketAddr,
+    /// Secure-link endpoint the network server calls.
+    pub link_listen: SocketAddr,
+    /// Where the network server's link endpoint is (when it runs in another process).
+    pub network_link_url: String,
+}
+
+impl Default for MobileConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7200)),
+            link_listen: SocketAddr::from(([127, 0, 0, 1], 7201)),
+            network_link_url: "https://localhost:7101".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! `NetworkLinkService`: the network server's end of the secure link. Every message passes the
+//! firewall first; then the network server resolves the device's customer from its own
+//! database, checks the password against its customer database (seed 000, claim 16 e.6) and
+//! settles.
+
+use ompp::error::ProtocolError;
+use ompp::proto::v1 as pb;
+use ompp::proto::v1::network_link_service_server::NetworkLinkService;
+use ompp::requests::device::{
+    ConfirmPayment, DeclinePayment, GetWalletBalance, ListWalletHistory, PreviewPayeeCode,
+    SubmitPayeeCode, TopUpWallet,
+};
+use ompp::requests::link::{ListPendingRequests, Relayed};
+use ompp::types::{CustomerId, DeviceId, UnixMillis};
+use tonic::{Request, Response, Status};
+
+use super::{Network, pushed_pb, receipt_pb};
+use crate::errors::blocking;
+use crate::store::{LedgerEntry, Owner, PaymentRecord, Settle};
+
+/// The network server's link service.
+#[derive(Debug, Clone)]
+pub struct NetworkLinkHandler {
+    network: Network,
+}
+
+impl NetworkLinkHandler {
+    /// The service over `network`.
+    pub fn new(network: Network) -> Self {
+        Self { network }
+    }
+
+    /// The customer a device is paired with; an unpaired device is `DEVICE_NOT_PAIRED`.
+    async fn customer_of(&self, device: &DeviceId) -> Result<CustomerId, ProtocolError> {
+        let store = self.network.store();
+        let device = device.clone();
+        blocking(move || Ok(store.device_customer(&device)?))
+            .await?
+            .ok_or_else(|| {
+                ProtocolError::new(pb::ErrorReason::DeviceNotPaired, "the device is not paired")
+            })
+    }
+
+    /// A flow A payment of `customer` that the device may act on; anything else is `NOT_FOUND`.
+    async fn customer_payment(
+        &self,
+        customer: &CustomerId,
+        payment_id: &ompp::types::PaymentId,
+    ) -> Result<PaymentRecord, ProtocolError> {
+        match self.network.fresh_payment(payment_id).await? {
+            Some(p) if &p.customer_id == customer && p.flow == pb::PaymentFlow::Push => Ok(p),
+            _ => Err(ProtocolError::new(
+                pb::ErrorReason::NotFound,
+                "no such payment",
+            )),
+        }
+    }
+
+    async fn password_hash(&self, customer: &CustomerId) -> Result<Option<String>, ProtocolError> {
+        let store = self.network.store();
+        let customer = customer.clone();
+        blocking(move || Ok(store.customer(&customer)?.map(|c| c.password_hash))).await
+    }
+}
+
+/// Whether settlement already ran: SETTLED, or FAILED after confirmation (e.g. insufficient
+/// funds), as opposed to failed before it (tries exceeded).
+fn settlement_done(state: &ompp::payment::PushPayment) -> bool {
+    match state.status() {
+        pb::PaymentStatus::Settled => true,
+        pb::PaymentStatus::Failed => state.failure_reason() != Some(pb::ErrorReason::TriesExceeded),
+        _ => false,
+    }
+}
+
+fn entry_pb(entry: &LedgerEntry) -> pb::WalletEntry {
+    pb::WalletEntry {
+        transfer_id: entry.transfer_id.clone(),
+        payment_id: entry.payment_id.clone().unwrap_or_default(),
+        delta: Some(entry.delta.to_proto()),
+        balance_after: Some(entry.balance_after.to_proto()),
+        counterparty: entry.counterparty.clone(),
+        booked_at: Some(entry.booked_at.to_proto()),
+    }
+}
+
+fn unsupported(what: &str) -> Status {
+    ProtocolError::new(
+        pb::ErrorReason::Unsupported,
+        format!("{what} is not implemented by this reference server yet"),
+    )
+    .into()
+}
+
+#[tonic::async_trait]
+impl NetworkLinkService for NetworkLinkHandler {
+    async fn relay_confirm_payment(
+        &self,
+        request: Request<pb::RelayConfirmPaymentRequest>,
+    ) -> Result<Response<pb::RelayConfirmPaymentResponse>, Status> {
+        let relay: Relayed<ConfirmPayment> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayConfirmPayment")?;
+        let customer = self.customer_of(&relay.device_id).await?;
+        let payment = self
+            .customer_payment(&customer, &relay.request.payment_id)
+            .await?;
+        let merchant_name = self.network.merchant_name(&payment.merchant_id).await?;
+
+        // OMPP-FLA-015: a settled (or settlement-failed) payment answers with its outcome, changing nothing.
+        let status = payment.state.status();
+        if settlement_done(&payment.state) {
+            return Ok(Response::new(pb::RelayConfirmPaymentResponse {
+                response: Some(pb::ConfirmPaymentResponse {
+                    status: status.into(),
+                    receipt: receipt_pb(&payment, &merchant_name),
+                }),
+            }));
+        }
+
+        let hash = self.password_hash(&customer).await?;
+        let password_ok = self
+            .network
+            .verify_password(relay.request.password.clone(), hash)
+            .await?;
+        let amount_matches = relay.request.amount == payment.amount;
+        let store = self.network.store();
+        let now = self.network.now();
+        let id = payment.payment_id.clone();
+        let (record, outcome) = blocking(move || {
+            let mut outcome = Ok(());
+            let record = store.update_payment(&id, &mut |p| {
+                // A concurrent confirmation may have settled it since we looked: answer with the
+                // outcome, change nothing (OMPP-FLA-015).
+                if settlement_done(&p.state) {
+                    outcome = Ok(());
+                    return Ok(Settle::No);
+                }
+                let before = p.state.clone();
+                outcome = p.state.confirm(now, amount_matches, password_ok);
+                if p.state != before {
+                    p.updated_at = now;
+                }
+                Ok(if outcome.is_ok() {
+                    Settle::Yes
+                } else {
+                    Settle::No
+                })
+            })?;
+            Ok((record, outcome))
+        })
+        .await?;
+        if record.state.status() != status
+            || record.state.attempts_left() != payment.state.attempts_left()
+        {
+            self.network.changed(&record).await;
+        }
+        match outcome {
+            Ok(()) => {
+                tracing::info!(payment_id = %record.payment_id, status = ?record.state.status(), "payment confirmed by the customer");
+                Ok(Response::new(pb::RelayConfirmPaymentResponse {
+                    response: Some(pb::ConfirmPaymentResponse {
+                        status: record.state.status().into(),
+                        receipt: receipt_pb(&record, &merchant_name),
+                    }),
+                }))
+            }
+            Err(error) => {
+                tracing::info!(payment_id = %record.payment_id, reason = ?error.reason, "confirmation refused");
+                Err(ProtocolError::from(error).into())
+            }
+        }
+    }
+
+    async fn relay_decline_payment(
+        &self,
+        request: Request<pb::RelayDeclinePaymentRequest>,
+    ) -> Result<Response<pb::RelayDeclinePaymentResponse>, Status> {
+        let relay: Relayed<DeclinePayment> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayDeclinePayment")?;
+        let customer = self.customer_of(&relay.device_id).await?;
+        let payment = self
+            .customer_payment(&customer, &relay.request.payment_id)
+            .await?;
+        if payment.state.status() == pb::PaymentStatus::Declined {
+            return Ok(Response::new(pb::RelayDeclinePaymentResponse {
+                response: Some(pb::DeclinePaymentResponse {
+                    status: pb::PaymentStatus::Declined.into(),
+                }),
+            }));
+        }
+        let store = self.network.store();
+        let now = self.network.now();
+        let id = payment.payment_id.clone();
+        let (record, outcome) = blocking(move || {
+            let mut outcome = Ok(());
+            let record = store.update_payment(&id, &mut |p| {
+                let before = p.state.clone();
+                outcome = p.state.decline(now);
+                if p.state != before {
+                    p.updated_at = now;
+                }
+                Ok(Settle::No)
+            })?;
+            Ok((record, outcome))
+        })
+        .await?;
+        if record.state.status() != payment.state.status() {
+            self.network.changed(&record).await;
+        }
+        outcome.map_err(ProtocolError::from)?;
+        tracing::info!(payment_id = %record.payment_id, "payment declined by the customer");
+        Ok(Response::new(pb::RelayDeclinePaymentResponse {
+            response: Some(pb::DeclinePaymentResponse {
+                status: record.state.status().into(),
+            }),
+        }))
+    }
+
+    async fn relay_preview_payee_code(
+        &self,
+        request: Request<pb::RelayPreviewPayeeCodeRequest>,
+    ) -> Result<Response<pb::RelayPreviewPayeeCodeResponse>, Status> {
+        let _: Relayed<PreviewPayeeCode> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayPreviewPayeeCode")?;
+        Err(unsupported("flow B (payee codes)"))
+    }
+
+    async fn relay_submit_payee_code(
+        &self,
+        request: Request<pb::RelaySubmitPayeeCodeRequest>,
+    ) -> Result<Response<pb::RelaySubmitPayeeCodeResponse>, Status> {
+        let _: Relayed<SubmitPayeeCode> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelaySubmitPayeeCode")?;
+        Err(unsupported("flow B (payee codes)"))
+    }
+
+    async fn relay_get_wallet_balance(
+        &self,
+        request: Request<pb::RelayGetWalletBalanceRequest>,
+    ) -> Result<Response<pb::RelayGetWalletBalanceResponse>, Status> {
+        let relay: Relayed<GetWalletBalance> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayGetWalletBalance")?;
+        let customer = self.customer_of(&relay.device_id).await?;
+        let store = self.network.store();
+        let balances = blocking(move || Ok(store.balances(&Owner::Customer(customer))?)).await?;
+        Ok(Response::new(pb::RelayGetWalletBalanceResponse {
+            response: Some(pb::GetWalletBalanceResponse {
+                balances: balances.into_iter().map(|m| m.to_proto()).collect(),
+            }),
+        }))
+    }
+
+    async fn relay_list_wallet_history(
+        &self,
+        request: Request<pb::RelayListWalletHistoryRequest>,
+    ) -> Result<Response<pb::RelayListWalletHistoryResponse>, Status> {
+        let relay: Relayed<ListWalletHistory> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayListWalletHistory")?;
+        let customer = self.customer_of(&relay.device_id).await?;
+        // The page token is the booking time of the last entry returned, in milliseconds.
+        let before = match relay.request.page_token.as_str() {
+            "" => None,
+            token => Some(UnixMillis(token.parse::<i64>().map_err(|_| {
+                ProtocolError::from(ompp::validation::ValidationError::single(
+                    ompp::validation::FieldPath::root("request").child("page_token"),
+                    ompp::validation::Violation::BadFormat {
+                        expected: "a page token from a previous response",
+                    },
+                ))
+            })?)),
+        };
+        let store = self.network.store();
+        let size = relay.request.page_size;
+        let currency = relay.request.currency;
+        let entries = blocking(move || {
+            Ok(store.history(&Owner::Customer(customer), currency, size, before)?)
+        })
+        .await?;
+        let next_page_token = match entries.last() {
+            Some(last) if entries.len() == usize::try_from(size).unwrap_or(usize::MAX) => {
+                last.booked_at.0.to_string()
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::RelayListWalletHistoryResponse {
+            response: Some(pb::ListWalletHistoryResponse {
+                entries: entries.iter().map(entry_pb).collect(),
+                next_page_token,
+            }),
+        }))
+    }
+
+    async fn relay_top_up_wallet(
+        &self,
+        request: Request<pb::RelayTopUpWalletRequest>,
+    ) -> Result<Response<pb::RelayTopUpWalletResponse>, Status> {
+        let relay: Relayed<TopUpWallet> = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "RelayTopUpWallet")?;
+        let customer = self.customer_of(&relay.device_id).await?;
+        let hash = self.password_hash(&customer).await?;
+        if !self
+            .network
+            .verify_password(relay.request.password.clone(), hash)
+            .await?
+        {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::CredentialsRejected,
+                "password is wrong",
+            )
+            .into());
+        }
+        // Sandbox funding: until the bank processor lands (flow C), a top-up moves value from
+        // the operator's float account, so the ledger still only moves value, never creates it.
+        let transfer_id = format!("TU-{}-{}", customer, relay.request.idempotency_key);
+        let store = self.network.store();
+        let now = self.network.now();
+        let amount = relay.request.amount;
+        let entry =
+            blocking(move || Ok(store.top_up(&customer, amount, &transfer_id, now)?)).await?;
+        tracing::info!(transfer_id = %entry.transfer_id, amount = %amount, "wallet topped up from the operator float");
+        Ok(Response::new(pb::RelayTopUpWalletResponse {
+            response: Some(pb::TopUpWalletResponse {
+                entry: Some(entry_pb(&entry)),
+            }),
+        }))
+    }
+
+    async fn list_pending_requests(
+        &self,
+        request: Request<pb::ListPendingRequestsRequest>,
+    ) -> Result<Response<pb::ListPendingRequestsResponse>, Status> {
+        let list: ListPendingRequests = self
+            .network
+            .inner
+            .guard
+            .admit(&request, "ListPendingRequests")?;
+        let customer = self.customer_of(&list.device_id).await?;
+        let store = self.network.store();
+        let pending = blocking(move || Ok(store.pending_payments(&customer)?)).await?;
+        let now = self.network.now();
+        let mut requests = Vec::with_capacity(pending.len());
+        for record in pending {
+            if record.state.expires_at() <= now {
+                // Expire it now rather than show it.
+                self.network.fresh_payment(&record.payment_id).await?;
+                continue;
+            }
+            let merchant_name = self.network.merchant_name(&record.merchant_id).await?;
+            requests.push(pushed_pb(&record, &merchant_name));
+        }
+        Ok(Response::new(pb::ListPendingRequestsResponse {
+            payment_requests: requests,
+        }))
+    }
+}

@@ -1,0 +1,334 @@
+//! The network server: merchant-facing payment service, registration, and the network end of
+//! the secure link (with its firewall). It owns the databases and the ledger.
+
+mod link;
+mod merchant;
+mod registration;
+
+use std::sync::Arc;
+
+use ompp::error::ProtocolError;
+use ompp::payment::PushPayment;
+use ompp::proto::v1 as pb;
+use ompp::proto::v1::mobile_link_service_client::MobileLinkServiceClient;
+use ompp::types::{MerchantId, PaymentId};
+use tokio::sync::broadcast;
+use tonic::transport::Channel;
+
+pub use link::NetworkLinkHandler;
+pub use merchant::MerchantHandler;
+pub use registration::RegistrationHandler;
+
+use crate::clock::Clock;
+use crate::errors::blocking;
+use crate::link::{EnvelopeStamp, LinkGuard};
+use crate::passwords::PasswordHasherService;
+use crate::pki::Ca;
+use crate::store::{PaymentRecord, Settle, Store};
+
+/// State shared by the network server's services.
+#[derive(Debug, Clone)]
+pub struct Network {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasherService,
+    /// Verified against when a customer is unknown, so that both cases cost the same.
+    decoy_hash: String,
+    operator_ca: Ca,
+    mobile: MobileLinkServiceClient<Channel>,
+    stamp: EnvelopeStamp,
+    guard: LinkGuard,
+    /// Every change of a payment, for `WatchPayment` streams.
+    events: broadcast::Sender<pb::Payment>,
+}
+
+/// What the network server needs to run.
+#[derive(Debug)]
+pub struct NetworkParts {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Password hashing.
+    pub hasher: PasswordHasherService,
+    /// Signs merchant and device certificates at registration.
+    pub operator_ca: Ca,
+    /// The mobile server's link service.
+    pub mobile: MobileLinkServiceClient<Channel>,
+    /// Envelope stamp with the network server's link identity.
+    pub stamp: EnvelopeStamp,
+    /// The firewall in front of the link service.
+    pub guard: LinkGuard,
+}
+
+impl Network {
+    /// Assembles the network server.
+    pub fn new(parts: NetworkParts) -> Self {
+        let decoy_hash = parts.hasher.decoy_hash();
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                clock: parts.clock,
+                hasher: parts.hasher,
+                decoy_hash,
+                operator_ca: parts.operator_ca,
+                mobile: parts.mobile,
+                stamp: parts.stamp,
+                guard: parts.guard,
+                events,
+            }),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    fn now(&self) -> ompp::types::UnixMillis {
+        self.inner.clock.now()
+    }
+
+    /// The link firewall's counters (for tests and operators).
+    pub fn firewall_counters(&self) -> ompp::firewall::FirewallCounters {
+        self.inner.guard.counters()
+    }
+
+    /// Checks `password` against `hash` off the runtime; `None` checks against the decoy.
+    async fn verify_password(
+        &self,
+        password: ompp::types::Password,
+        hash: Option<String>,
+    ) -> Result<bool, ProtocolError> {
+        let hasher = self.inner.hasher.clone();
+        let (hash, real) = match hash {
+            Some(hash) => (hash, true),
+            None => (self.inner.decoy_hash.clone(), false),
+        };
+        blocking(move || Ok(hasher.verify(&password, &hash) && real)).await
+    }
+
+    async fn merchant_name(&self, id: &MerchantId) -> Result<String, ProtocolError> {
+        let store = self.store();
+        let id = id.clone();
+        blocking(move || {
+            Ok(store
+                .merchant(&id)?
+                .map(|m| m.display_name)
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Loads a payment, expiring it first if its time has come, so no reader ever sees a
+    /// payment pending past its expiry.
+    async fn fresh_payment(&self, id: &PaymentId) -> Result<Option<PaymentRecord>, ProtocolError> {
+        let store = self.store();
+        let id = id.clone();
+        let now = self.now();
+        let (record, expired) = blocking(move || {
+            let Some(record) = store.payment(&id)? else {
+                return Ok((None, false));
+            };
+            if record.state.is_terminal() || record.state.expires_at() > now {
+                return Ok((Some(record), false));
+            }
+            let mut expired = false;
+            let record = store.update_payment(&id, &mut |p| {
+                expired = p.state.expire_if_due(now);
+                if expired {
+                    p.updated_at = now;
+                }
+                Ok(Settle::No)
+            })?;
+            Ok((Some(record), expired))
+        })
+        .await?;
+        if let (Some(record), true) = (&record, expired) {
+            self.changed(record).await;
+        }
+        Ok(record)
+    }
+
+    /// Expires every payment whose time has come; run periodically.
+    pub async fn expire_due(&self) -> Result<usize, ProtocolError> {
+        let store = self.store();
+        let now = self.now();
+        let due = blocking(move || Ok(store.due_payments(now)?)).await?;
+        let count = due.len();
+        for id in due {
+            self.fresh_payment(&id).await?;
+        }
+        Ok(count)
+    }
+
+    /// The wire form of a payment, with its receipt when settled.
+    async fn to_pb(&self, record: &PaymentRecord) -> Result<pb::Payment, ProtocolError> {
+        let merchant_name = self.merchant_name(&record.merchant_id).await?;
+        Ok(payment_pb(record, &merchant_name))
+    }
+
+    /// Tells watchers and, for a terminal status, the customer's devices about a change.
+    async fn changed(&self, record: &PaymentRecord) {
+        let payment = match self.to_pb(record).await {
+            Ok(payment) => payment,
+            Err(error) => {
+                tracing::error!(%error, payment_id = %record.payment_id, "cannot report a payment change");
+                return;
+            }
+        };
+        // No watcher is not an error.
+        let _ = self.inner.events.send(payment.clone());
+        if record.state.is_terminal() {
+            let notice = pb::DeviceNotice {
+                payment_id: record.payment_id.to_string(),
+                status: payment.status,
+                reason: payment.failure_reason,
+                receipt: payment.receipt.clone(),
+                wallet_delta: (record.state.status() == pb::PaymentStatus::Settled).then(|| {
+                    ompp::money::Money::new(record.amount.currency(), -record.amount.minor_units())
+                        .to_proto()
+                }),
+            };
+            self.notify_devices(record, notice);
+        }
+    }
+
+    /// Sends a notice to the customer's devices over the secure link, in the background: a
+    /// device that is offline learns the outcome when it next asks.
+    fn notify_devices(&self, record: &PaymentRecord, notice: pb::DeviceNotice) {
+        let this = self.clone();
+        let customer = record.customer_id.clone();
+        tokio::spawn(async move {
+            let store = this.store();
+            let customer_for_lookup = customer.clone();
+            let devices =
+                match blocking(move || Ok(store.customer_devices(&customer_for_lookup)?)).await {
+                    Ok(devices) if !devices.is_empty() => devices,
+                    Ok(_) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot list devices for a notice");
+                        return;
+                    }
+                };
+            let request = pb::PushNoticeRequest {
+                envelope: Some(this.inner.stamp.envelope()),
+                customer_id: customer.to_string(),
+                device_ids: devices
+                    .iter()
+                    .take(ompp::limits::MAX_PUSH_DEVICES)
+                    .map(ToString::to_string)
+                    .collect(),
+                notice: Some(notice),
+            };
+            if let Err(status) = this.inner.mobile.clone().push_notice(request).await {
+                tracing::warn!(code = ?status.code(), "mobile server did not take a notice");
+            }
+        });
+    }
+
+    /// Pushes a pending payment to the customer's devices, in the background.
+    fn push_request(&self, record: &PaymentRecord, merchant_name: String) {
+        let this = self.clone();
+        let record = record.clone();
+        tokio::spawn(async move {
+            let store = this.store();
+            let customer = record.customer_id.clone();
+            let devices = match blocking(move || Ok(store.customer_devices(&customer)?)).await {
+                Ok(devices) if !devices.is_empty() => devices,
+                Ok(_) => {
+                    tracing::info!(payment_id = %record.payment_id, "customer has no paired device yet; the request waits");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot list devices for a push");
+                    return;
+                }
+            };
+            let request = pb::PushPaymentRequestRequest {
+                envelope: Some(this.inner.stamp.envelope()),
+                customer_id: record.customer_id.to_string(),
+                device_ids: devices
+                    .iter()
+                    .take(ompp::limits::MAX_PUSH_DEVICES)
+                    .map(ToString::to_string)
+                    .collect(),
+                payment_request: Some(pushed_pb(&record, &merchant_name)),
+            };
+            match this
+                .inner
+                .mobile
+                .clone()
+                .push_payment_request(request)
+                .await
+            {
+                Ok(response) => tracing::info!(
+                    payment_id = %record.payment_id,
+                    delivered_now = response.get_ref().delivered_now,
+                    "payment request pushed"
+                ),
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), "mobile server did not take a push")
+                }
+            }
+        });
+    }
+}
+
+/// The receipt of a settled payment.
+pub fn receipt_pb(record: &PaymentRecord, merchant_name: &str) -> Option<pb::Receipt> {
+    let settled_at = record.settled_at?;
+    Some(pb::Receipt {
+        receipt_id: format!("R-{}", record.payment_id),
+        payment_id: record.payment_id.to_string(),
+        flow: record.flow.into(),
+        merchant_id: record.merchant_id.to_string(),
+        merchant_name: merchant_name.to_owned(),
+        customer_id: record.customer_id.to_string(),
+        amount: Some(record.amount.to_proto()),
+        items: record.items.clone(),
+        merchant_reference: record.merchant_reference.clone(),
+        settled_at: Some(settled_at.to_proto()),
+        transfer_id: record.transfer_id.clone().unwrap_or_default(),
+    })
+}
+
+/// The wire form of a stored payment.
+pub fn payment_pb(record: &PaymentRecord, merchant_name: &str) -> pb::Payment {
+    let state: &PushPayment = &record.state;
+    pb::Payment {
+        payment_id: record.payment_id.to_string(),
+        flow: record.flow.into(),
+        status: state.status().into(),
+        merchant_id: record.merchant_id.to_string(),
+        customer_id: record.customer_id.to_string(),
+        amount: Some(record.amount.to_proto()),
+        items: record.items.clone(),
+        merchant_reference: record.merchant_reference.clone(),
+        created_at: Some(state.created_at().to_proto()),
+        expires_at: Some(state.expires_at().to_proto()),
+        updated_at: Some(record.updated_at.to_proto()),
+        attempts_left: state.attempts_left(),
+        failure_reason: state.failure_reason().map(i32::from).unwrap_or_default(),
+        receipt: receipt_pb(record, merchant_name),
+    }
+}
+
+/// What a device shows for a pending payment.
+pub fn pushed_pb(record: &PaymentRecord, merchant_name: &str) -> pb::PushedPaymentRequest {
+    pb::PushedPaymentRequest {
+        payment_id: record.payment_id.to_string(),
+        merchant_id: record.merchant_id.to_string(),
+        merchant_name: merchant_name.to_owned(),
+        amount: Some(record.amount.to_proto()),
+        items: record.items.clone(),
+        merchant_reference: record.merchant_reference.clone(),
+        expires_at: Some(record.state.expires_at().to_proto()),
+        attempts_left: record.state.attempts_left(),
+    }
+}

@@ -1,0 +1,115 @@
+//! Payment passwords: stored only as argon2id hashes (OMPP-PWD-002), verified off the async
+//! runtime, and never logged.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use ompp::types::Password;
+use rand::TryRngCore;
+
+/// The argon2id cost profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashingProfile {
+    /// Production parameters: 19 MiB, 2 passes, 1 lane (the OWASP recommendation for argon2id).
+    Production,
+    /// 8 KiB, 1 pass: for tests and for benchmarks of the protocol path only. Offers no
+    /// protection to a stolen database; never use it for real customers.
+    FastInsecure,
+}
+
+impl HashingProfile {
+    fn params(self) -> Params {
+        let (m_cost, t_cost) = match self {
+            HashingProfile::Production => (19 * 1024, 2),
+            HashingProfile::FastInsecure => (8, 1),
+        };
+        // Both parameter sets are within argon2's bounds, so construction cannot fail; fall back
+        // to the library default (which is stronger than FastInsecure) rather than panic.
+        Params::new(m_cost, t_cost, 1, None).unwrap_or_default()
+    }
+}
+
+/// Hashes and verifies passwords with one cost profile.
+#[derive(Debug, Clone)]
+pub struct PasswordHasherService {
+    argon2: Argon2<'static>,
+}
+
+/// Hashing failed (the random source or the library); the password is not echoed.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl PasswordHasherService {
+    /// A hasher with `profile`.
+    pub fn new(profile: HashingProfile) -> Self {
+        Self {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, profile.params()),
+        }
+    }
+
+    /// The PHC string of `password` with a fresh random salt.
+    pub fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut salt)
+            .map_err(|e| HashError(e.to_string()))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+        self.argon2
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// Whether `password` matches `phc`. The cost parameters come from the stored hash, so
+    /// changing the profile does not lock out existing customers. A malformed stored hash
+    /// never matches.
+    pub fn verify(&self, password: &Password, phc: &str) -> bool {
+        match PasswordHash::new(phc) {
+            Ok(parsed) => self
+                .argon2
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A hash to verify against when the customer does not exist, so that an unknown customer
+    /// costs the same time as a wrong password (OMPP-ERR-004).
+    pub fn decoy_hash(&self) -> String {
+        Password::parse("decoy-password-never-matches")
+            .ok()
+            .and_then(|p| self.hash(&p).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_do_not_contain_the_password() {
+        let hasher = PasswordHasherService::new(HashingProfile::FastInsecure);
+        let password = Password::parse("correct horse").unwrap();
+        let hash = hasher.hash(&password).unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains("correct horse"));
+        assert!(hasher.verify(&password, &hash));
+        assert!(!hasher.verify(&Password::parse("wrong horse").unwrap(), &hash));
+        assert!(!hasher.verify(&password, "not a phc string"));
+        // Two hashes of one password differ (random salt).
+        assert_ne!(hash, hasher.hash(&password).unwrap());
+    }
+
+    #[test]
+    fn production_profile_uses_memory_hard_parameters() {
+        let hasher = PasswordHasherService::new(HashingProfile::Production);
+        let password = Password::parse("correct horse").unwrap();
+        let hash = hasher.hash(&password).unwrap();
+        assert!(hash.contains("m=19456,t=2,p=1"), "{hash}");
+        // A hash made under another profile still verifies (parameters live in the hash).
+        let fast = PasswordHasherService::new(HashingProfile::FastInsecure);
+        assert!(fast.verify(&password, &hash));
+    }
+}

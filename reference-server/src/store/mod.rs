@@ -1,0 +1,253 @@
+//! Durable state of the operation center, behind one narrow interface.
+//!
+//! [`Store`] is what the services use; [`sqlite::SqliteStore`] is the embedded default (WAL,
+//! `synchronous=FULL`: a commit is on disk before the call returns). A PostgreSQL backend
+//! implements the same trait. Methods are synchronous: services call them from
+//! `tokio::task::spawn_blocking`.
+
+pub mod sqlite;
+
+use ompp::money::{Amount, Currency, Money};
+use ompp::payment::PushPayment;
+use ompp::proto::v1 as pb;
+use ompp::types::{BankAccountRef, CustomerId, DeviceId, MerchantId, PaymentId, UnixMillis};
+
+/// Why a store operation failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key reused with different content")]
+    IdempotencyConflict,
+    /// A row the operation needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// A unique value (phone number, id) is taken.
+    #[error("already exists: {0}")]
+    AlreadyExists(&'static str),
+    /// The enrollment token is unknown or used.
+    #[error("enrollment token unknown or used")]
+    EnrollmentRejected,
+    /// A debit would take an account below zero.
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    /// A stored row is inconsistent (a bug or tampering); never silently repaired.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Who owns a ledger account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A customer's wallet.
+    Customer(CustomerId),
+    /// A merchant's settlement wallet.
+    Merchant(MerchantId),
+    /// The operator's float: the counter-account of sandbox top-ups, allowed to go negative, so
+    /// that value is only ever moved, never created (the sum over all accounts stays 0).
+    Operator,
+}
+
+/// A registered merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRecord {
+    /// Its id, also its certificate identity.
+    pub merchant_id: MerchantId,
+    /// Name shown to customers.
+    pub display_name: String,
+    /// Bank account for flow C.
+    pub bank_account: Option<BankAccountRef>,
+}
+
+/// A registered customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// Its id.
+    pub customer_id: CustomerId,
+    /// Name shown on receipts.
+    pub display_name: String,
+    /// E.164 number.
+    pub phone_number: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Bank account for flow C.
+    pub bank_account: Option<BankAccountRef>,
+}
+
+/// A payment as stored: what was asked, and the state machine's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    /// Its id.
+    pub payment_id: PaymentId,
+    /// The flow.
+    pub flow: pb::PaymentFlow,
+    /// Payee.
+    pub merchant_id: MerchantId,
+    /// Payer.
+    pub customer_id: CustomerId,
+    /// Amount requested.
+    pub amount: Amount,
+    /// Line items as sent.
+    pub items: Vec<pb::LineItem>,
+    /// The merchant's reference.
+    pub merchant_reference: String,
+    /// Status, expiry, attempts, failure reason.
+    pub state: PushPayment,
+    /// Last status change.
+    pub updated_at: UnixMillis,
+    /// The ledger transfer that settled it.
+    pub transfer_id: Option<String>,
+    /// When it settled.
+    pub settled_at: Option<UnixMillis>,
+}
+
+/// A wallet history entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The transfer.
+    pub transfer_id: String,
+    /// Its payment, if any.
+    pub payment_id: Option<String>,
+    /// Signed change to the account.
+    pub delta: Money,
+    /// Balance after.
+    pub balance_after: Money,
+    /// The other account's owner, for display.
+    pub counterparty: String,
+    /// When booked.
+    pub booked_at: UnixMillis,
+}
+
+/// The idempotency record of a request: scope (operation and caller), key, and a digest of the
+/// request without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Operation and caller, e.g. `create_payment/M-1042`.
+    pub scope: String,
+    /// The caller's key.
+    pub key: String,
+    /// SHA-256 of the request with secret fields blanked.
+    pub digest: Vec<u8>,
+}
+
+/// What creating something under an idempotency key did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created<T> {
+    /// The first request: created now.
+    New(T),
+    /// A retry: what the first request created.
+    Existing(T),
+}
+
+impl<T> Created<T> {
+    /// The value, new or existing.
+    pub fn into_inner(self) -> T {
+        match self {
+            Created::New(t) | Created::Existing(t) => t,
+        }
+    }
+}
+
+/// The operation center's storage interface.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Makes `token` redeemable once, to register `merchant_id`.
+    fn add_enrollment_token(&self, token: &str, merchant_id: &MerchantId)
+    -> Result<(), StoreError>;
+    /// Redeems `token` and registers the merchant it names with settlement wallets in
+    /// `currencies`, atomically. Idempotent by `idempotency`.
+    fn register_merchant(
+        &self,
+        token: &str,
+        display_name: &str,
+        bank_account: Option<&BankAccountRef>,
+        currencies: &[Currency],
+        idempotency: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<MerchantId>, StoreError>;
+    /// Registers a merchant directly (operator provisioning, e.g. the sample merchant).
+    fn upsert_merchant(
+        &self,
+        merchant: &MerchantRecord,
+        currencies: &[Currency],
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// A merchant by id.
+    fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError>;
+    /// Registers a customer with wallets in `currencies`. Idempotent by `idempotency`.
+    fn register_customer(
+        &self,
+        customer: &CustomerRecord,
+        currencies: &[Currency],
+        idempotency: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<CustomerId>, StoreError>;
+    /// A customer by id.
+    fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError>;
+    /// Pairs a device. Idempotent by `idempotency`.
+    fn pair_device(
+        &self,
+        device_id: &DeviceId,
+        customer_id: &CustomerId,
+        device_name: &str,
+        idempotency: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<DeviceId>, StoreError>;
+    /// The customer a device is paired with.
+    fn device_customer(&self, device: &DeviceId) -> Result<Option<CustomerId>, StoreError>;
+    /// A customer's paired devices.
+    fn customer_devices(&self, customer: &CustomerId) -> Result<Vec<DeviceId>, StoreError>;
+    /// Stores a new payment, or returns the one created earlier under the same key.
+    fn create_payment(
+        &self,
+        payment: &PaymentRecord,
+        idempotency: &IdempotencyRecord,
+    ) -> Result<Created<PaymentRecord>, StoreError>;
+    /// A payment by id.
+    fn payment(&self, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError>;
+    /// Runs `change` on a payment inside one transaction; the changed record is saved if
+    /// `change` returns `Ok`, and nothing is saved otherwise. If `settle` is set on success,
+    /// the payment's amount moves from the customer's wallet to the merchant's in the same
+    /// transaction (`InsufficientFunds` aborts it all).
+    fn update_payment(
+        &self,
+        id: &PaymentId,
+        change: &mut dyn FnMut(&mut PaymentRecord) -> Result<Settle, StoreError>,
+    ) -> Result<PaymentRecord, StoreError>;
+    /// Payments of a customer that are waiting for the customer, oldest first.
+    fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError>;
+    /// Payments not terminal and not confirmed whose expiry is at or before `now`.
+    fn due_payments(&self, now: UnixMillis) -> Result<Vec<PaymentId>, StoreError>;
+    /// An owner's balances, one per account.
+    fn balances(&self, owner: &Owner) -> Result<Vec<Money>, StoreError>;
+    /// Moves `amount` from the operator float into a customer's wallet (sandbox top-up).
+    /// Idempotent by `transfer_id`.
+    fn top_up(
+        &self,
+        customer: &CustomerId,
+        amount: Amount,
+        transfer_id: &str,
+        now: UnixMillis,
+    ) -> Result<LedgerEntry, StoreError>;
+    /// An owner's ledger entries in `currency`, newest first.
+    fn history(
+        &self,
+        owner: &Owner,
+        currency: Option<Currency>,
+        limit: u32,
+        before: Option<UnixMillis>,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// The sum of all balances in `currency` (zero when value is conserved).
+    fn total_balance(&self, currency: Currency) -> Result<i64, StoreError>;
+}
+
+/// Whether a payment update should also settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Save the record only.
+    No,
+    /// Save it and move the money, recording `transfer_id` and `settled_at`.
+    Yes,
+}

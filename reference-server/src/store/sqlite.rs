@@ -1,0 +1,779 @@
+//! The embedded store: one SQLite database in WAL mode with `synchronous=FULL`.
+//!
+//! One connection behind a mutex serializes writers (SQLite does anyway); every operation is a
+//! single transaction, so a crash leaves either all of it or none of it.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use ompp::money::{Amount, Currency, Money};
+use ompp::payment::PushPayment;
+use ompp::proto::v1 as pb;
+use ompp::types::{
+    AccountNumber, BankAccountRef, BankId, CustomerId, DeviceId, MerchantId, PaymentId, UnixMillis,
+};
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{
+    Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner, PaymentRecord,
+    Settle, Store, StoreError,
+};
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn owner_key(owner: &Owner) -> (&'static str, &str) {
+    match owner {
+        Owner::Customer(id) => ("customer", id.as_str()),
+        Owner::Merchant(id) => ("merchant", id.as_str()),
+        Owner::Operator => ("operator", "float"),
+    }
+}
+
+fn bank_account(
+    bank_id: Option<String>,
+    account: Option<String>,
+) -> Result<Option<BankAccountRef>, StoreError> {
+    match (bank_id, account) {
+        (Some(bank_id), Some(account_number)) => Ok(Some(BankAccountRef {
+            bank_id: BankId::parse(&bank_id).map_err(corrupt)?,
+            account_number: AccountNumber::parse(&account_number).map_err(corrupt)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests that do not restart.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        // WAL with FULL sync: every committed transaction survives a crash or power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(include_str!("schema.sql"))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction (it rolls back on
+        // drop), so the connection is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Checks or records an idempotency key inside `tx`: `Ok(Some(id))` for a matching retry,
+/// `Ok(None)` if the key is new (the caller then records it with [`record_idempotency`]).
+fn check_idempotency(
+    tx: &Transaction<'_>,
+    idem: &IdempotencyRecord,
+) -> Result<Option<String>, StoreError> {
+    let existing: Option<(Vec<u8>, String)> = tx
+        .query_row(
+            "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
+            params![idem.scope, idem.key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    match existing {
+        Some((digest, id)) if digest == idem.digest => Ok(Some(id)),
+        Some(_) => Err(StoreError::IdempotencyConflict),
+        None => Ok(None),
+    }
+}
+
+fn record_idempotency(
+    tx: &Transaction<'_>,
+    idem: &IdempotencyRecord,
+    result_id: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO idempotency (scope, key, request, result_id) VALUES (?1, ?2, ?3, ?4)",
+        params![idem.scope, idem.key, idem.digest, result_id],
+    )?;
+    Ok(())
+}
+
+fn open_account(
+    tx: &Transaction<'_>,
+    owner: &Owner,
+    currency: Currency,
+) -> Result<i64, StoreError> {
+    let (kind, id) = owner_key(owner);
+    let allow_negative = matches!(owner, Owner::Operator);
+    tx.execute(
+        "INSERT OR IGNORE INTO accounts (owner_kind, owner_id, currency, balance, allow_negative)
+         VALUES (?1, ?2, ?3, 0, ?4)",
+        params![kind, id, currency.code(), allow_negative],
+    )?;
+    account_id(tx, owner, currency)?.ok_or(StoreError::NotFound("account"))
+}
+
+fn account_id(
+    tx: &Connection,
+    owner: &Owner,
+    currency: Currency,
+) -> Result<Option<i64>, StoreError> {
+    let (kind, id) = owner_key(owner);
+    Ok(tx
+        .query_row(
+            "SELECT account_id FROM accounts WHERE owner_kind = ?1 AND owner_id = ?2 AND currency = ?3",
+            params![kind, id, currency.code()],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// Books one transfer inside `tx`: debit and credit the same amount, refusing a debit below
+/// zero unless the account allows it. Idempotent by `transfer_id` (OMPP-LEDGER-003).
+fn transfer(
+    tx: &Transaction<'_>,
+    transfer_id: &str,
+    debit: i64,
+    credit: i64,
+    amount: Amount,
+    payment_id: Option<&str>,
+    now: UnixMillis,
+) -> Result<(i64, i64), StoreError> {
+    let existing: Option<(i64, i64, String, i64, i64, i64)> = tx
+        .query_row(
+            "SELECT debit_account, credit_account, currency, amount, debit_balance, credit_balance
+             FROM transfers WHERE transfer_id = ?1",
+            params![transfer_id],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    if let Some((d, c, currency, minor, debit_balance, credit_balance)) = existing {
+        // A retried transfer returns the first outcome; the same id with other content is a
+        // conflict, never a second movement (OMPP-LEDGER-005).
+        let same = d == debit
+            && c == credit
+            && currency == amount.currency().code()
+            && minor == amount.minor_units();
+        return if same {
+            Ok((debit_balance, credit_balance))
+        } else {
+            Err(StoreError::IdempotencyConflict)
+        };
+    }
+    let (debit_balance, allow_negative): (i64, bool) = tx.query_row(
+        "SELECT balance, allow_negative FROM accounts WHERE account_id = ?1",
+        params![debit],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let credit_balance: i64 = tx.query_row(
+        "SELECT balance FROM accounts WHERE account_id = ?1",
+        params![credit],
+        |row| row.get(0),
+    )?;
+    let overflow = || corrupt("balance overflow");
+    let new_debit = debit_balance
+        .checked_sub(amount.minor_units())
+        .ok_or_else(overflow)?;
+    let new_credit = credit_balance
+        .checked_add(amount.minor_units())
+        .ok_or_else(overflow)?;
+    // OMPP-LEDGER-002: no negative balance unless the account allows it.
+    if new_debit < 0 && !allow_negative {
+        return Err(StoreError::InsufficientFunds);
+    }
+    tx.execute(
+        "UPDATE accounts SET balance = ?1 WHERE account_id = ?2",
+        params![new_debit, debit],
+    )?;
+    tx.execute(
+        "UPDATE accounts SET balance = ?1 WHERE account_id = ?2",
+        params![new_credit, credit],
+    )?;
+    tx.execute(
+        "INSERT INTO transfers (transfer_id, debit_account, credit_account, currency, amount, payment_id, booked_at, debit_balance, credit_balance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            transfer_id,
+            debit,
+            credit,
+            amount.currency().code(),
+            amount.minor_units(),
+            payment_id,
+            now.0,
+            new_debit,
+            new_credit
+        ],
+    )?;
+    Ok((new_debit, new_credit))
+}
+
+fn encode_items(items: &[pb::LineItem]) -> Vec<u8> {
+    // The items are stored as an encoded message holding only them.
+    pb::Receipt {
+        items: items.to_vec(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+const PAYMENT_COLUMNS: &str = "payment_id, flow, merchant_id, customer_id, currency, amount, items, merchant_reference,
+     status, created_at, expires_at, updated_at, attempts_left, failure_reason, transfer_id, settled_at";
+
+fn payment_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<PaymentRecord, StoreError>> {
+    let payment_id: String = row.get(0)?;
+    let flow: i32 = row.get(1)?;
+    let merchant_id: String = row.get(2)?;
+    let customer_id: String = row.get(3)?;
+    let currency: String = row.get(4)?;
+    let amount: i64 = row.get(5)?;
+    let items: Vec<u8> = row.get(6)?;
+    let merchant_reference: String = row.get(7)?;
+    let status: i32 = row.get(8)?;
+    let created_at: i64 = row.get(9)?;
+    let expires_at: i64 = row.get(10)?;
+    let updated_at: i64 = row.get(11)?;
+    let attempts_left: u32 = row.get(12)?;
+    let failure_reason: Option<i32> = row.get(13)?;
+    let transfer_id: Option<String> = row.get(14)?;
+    let settled_at: Option<i64> = row.get(15)?;
+    Ok((|| {
+        let currency = Currency::from_code(&currency).map_err(corrupt)?;
+        let status = pb::PaymentStatus::try_from(status).map_err(corrupt)?;
+        let failure_reason = failure_reason
+            .map(pb::ErrorReason::try_from)
+            .transpose()
+            .map_err(corrupt)?;
+        let state = PushPayment::restore(
+            status,
+            UnixMillis(created_at),
+            UnixMillis(expires_at),
+            attempts_left,
+            failure_reason,
+        )
+        .map_err(corrupt)?;
+        Ok(PaymentRecord {
+            payment_id: PaymentId::parse(&payment_id).map_err(corrupt)?,
+            flow: pb::PaymentFlow::try_from(flow).map_err(corrupt)?,
+            merchant_id: MerchantId::parse(&merchant_id).map_err(corrupt)?,
+            customer_id: CustomerId::parse(&customer_id).map_err(corrupt)?,
+            amount: Amount::from_minor_units(currency, amount).map_err(corrupt)?,
+            items: pb::Receipt::decode(items.as_slice())
+                .map_err(corrupt)?
+                .items,
+            merchant_reference,
+            state,
+            updated_at: UnixMillis(updated_at),
+            transfer_id,
+            settled_at: settled_at.map(UnixMillis),
+        })
+    })())
+}
+
+fn load_payment(conn: &Connection, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = ?1");
+    conn.query_row(&sql, params![id], payment_from_row)
+        .optional()?
+        .transpose()
+}
+
+fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result<(), StoreError> {
+    let sql = if insert {
+        format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        )
+    } else {
+        format!(
+            "REPLACE INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        )
+    };
+    tx.execute(
+        &sql,
+        params![
+            p.payment_id.as_str(),
+            i32::from(p.flow),
+            p.merchant_id.as_str(),
+            p.customer_id.as_str(),
+            p.amount.currency().code(),
+            p.amount.minor_units(),
+            encode_items(&p.items),
+            p.merchant_reference,
+            i32::from(p.state.status()),
+            p.state.created_at().0,
+            p.state.expires_at().0,
+            p.updated_at.0,
+            p.state.attempts_left(),
+            p.state.failure_reason().map(i32::from),
+            p.transfer_id,
+            p.settled_at.map(|t| t.0),
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn add_enrollment_token(
+        &self,
+        token: &str,
+        merchant_id: &MerchantId,
+    ) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO enrollment_tokens (token, merchant_id) VALUES (?1, ?2)",
+            params![token, merchant_id.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn register_merchant(
+        &self,
+        token: &str,
+        display_name: &str,
+        bank: Option<&BankAccountRef>,
+        currencies: &[Currency],
+        idem: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<MerchantId>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            return Ok(Created::Existing(MerchantId::parse(&id).map_err(corrupt)?));
+        }
+        let merchant_id: Option<String> = tx
+            .query_row(
+                "SELECT merchant_id FROM enrollment_tokens WHERE token = ?1 AND used_at IS NULL",
+                params![token],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let merchant_id = merchant_id.ok_or(StoreError::EnrollmentRejected)?;
+        let merchant_id = MerchantId::parse(&merchant_id).map_err(corrupt)?;
+        tx.execute(
+            "UPDATE enrollment_tokens SET used_at = ?1 WHERE token = ?2",
+            params![now.0, token],
+        )?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                merchant_id.as_str(),
+                display_name,
+                bank.map(|b| b.bank_id.as_str().to_owned()),
+                bank.map(|b| b.account_number.as_str().to_owned()),
+                now.0
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists("merchant"));
+        }
+        for currency in currencies {
+            open_account(&tx, &Owner::Merchant(merchant_id.clone()), *currency)?;
+        }
+        record_idempotency(&tx, idem, merchant_id.as_str())?;
+        tx.commit()?;
+        Ok(Created::New(merchant_id))
+    }
+
+    fn upsert_merchant(
+        &self,
+        m: &MerchantRecord,
+        currencies: &[Currency],
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(merchant_id) DO UPDATE SET display_name = excluded.display_name,
+                bank_id = excluded.bank_id, account_number = excluded.account_number",
+            params![
+                m.merchant_id.as_str(),
+                m.display_name,
+                m.bank_account
+                    .as_ref()
+                    .map(|b| b.bank_id.as_str().to_owned()),
+                m.bank_account
+                    .as_ref()
+                    .map(|b| b.account_number.as_str().to_owned()),
+                now.0
+            ],
+        )?;
+        for currency in currencies {
+            open_account(&tx, &Owner::Merchant(m.merchant_id.clone()), *currency)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError> {
+        let conn = self.lock();
+        let row: Option<(String, Option<String>, Option<String>)> = conn
+            .query_row(
+                "SELECT display_name, bank_id, account_number FROM merchants WHERE merchant_id = ?1",
+                params![id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(display_name, bank_id, account)| {
+            Ok(MerchantRecord {
+                merchant_id: id.clone(),
+                display_name,
+                bank_account: bank_account(bank_id, account)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn register_customer(
+        &self,
+        c: &CustomerRecord,
+        currencies: &[Currency],
+        idem: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<CustomerId>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            return Ok(Created::Existing(CustomerId::parse(&id).map_err(corrupt)?));
+        }
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM customers WHERE phone_number = ?1)",
+            params![c.phone_number],
+            |row| row.get(0),
+        )?;
+        if taken {
+            return Err(StoreError::AlreadyExists("phone number"));
+        }
+        tx.execute(
+            "INSERT INTO customers (customer_id, display_name, phone_number, password_hash, bank_id, account_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                c.customer_id.as_str(),
+                c.display_name,
+                c.phone_number,
+                c.password_hash,
+                c.bank_account.as_ref().map(|b| b.bank_id.as_str().to_owned()),
+                c.bank_account.as_ref().map(|b| b.account_number.as_str().to_owned()),
+                now.0
+            ],
+        )?;
+        for currency in currencies {
+            open_account(&tx, &Owner::Customer(c.customer_id.clone()), *currency)?;
+        }
+        record_idempotency(&tx, idem, c.customer_id.as_str())?;
+        tx.commit()?;
+        Ok(Created::New(c.customer_id.clone()))
+    }
+
+    fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError> {
+        let conn = self.lock();
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = conn
+            .query_row(
+                "SELECT display_name, phone_number, password_hash, bank_id, account_number FROM customers WHERE customer_id = ?1",
+                params![id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            )
+            .optional()?;
+        row.map(
+            |(display_name, phone_number, password_hash, bank_id, account)| {
+                Ok(CustomerRecord {
+                    customer_id: id.clone(),
+                    display_name,
+                    phone_number,
+                    password_hash,
+                    bank_account: bank_account(bank_id, account)?,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    fn pair_device(
+        &self,
+        device_id: &DeviceId,
+        customer_id: &CustomerId,
+        device_name: &str,
+        idem: &IdempotencyRecord,
+        now: UnixMillis,
+    ) -> Result<Created<DeviceId>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            return Ok(Created::Existing(DeviceId::parse(&id).map_err(corrupt)?));
+        }
+        tx.execute(
+            "INSERT INTO devices (device_id, customer_id, device_name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![device_id.as_str(), customer_id.as_str(), device_name, now.0],
+        )?;
+        record_idempotency(&tx, idem, device_id.as_str())?;
+        tx.commit()?;
+        Ok(Created::New(device_id.clone()))
+    }
+
+    fn device_customer(&self, device: &DeviceId) -> Result<Option<CustomerId>, StoreError> {
+        let conn = self.lock();
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT customer_id FROM devices WHERE device_id = ?1",
+                params![device.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        id.map(|id| CustomerId::parse(&id).map_err(corrupt))
+            .transpose()
+    }
+
+    fn customer_devices(&self, customer: &CustomerId) -> Result<Vec<DeviceId>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device_id FROM devices WHERE customer_id = ?1 ORDER BY created_at",
+        )?;
+        let ids = stmt.query_map(params![customer.as_str()], |row| row.get::<_, String>(0))?;
+        ids.map(|id| DeviceId::parse(&id?).map_err(corrupt))
+            .collect()
+    }
+
+    fn create_payment(
+        &self,
+        p: &PaymentRecord,
+        idem: &IdempotencyRecord,
+    ) -> Result<Created<PaymentRecord>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            let existing = load_payment(&tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
+            return Ok(Created::Existing(existing));
+        }
+        save_payment(&tx, p, true)?;
+        record_idempotency(&tx, idem, p.payment_id.as_str())?;
+        tx.commit()?;
+        Ok(Created::New(p.clone()))
+    }
+
+    fn payment(&self, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
+        load_payment(&self.lock(), id.as_str())
+    }
+
+    fn update_payment(
+        &self,
+        id: &PaymentId,
+        change: &mut dyn FnMut(&mut PaymentRecord) -> Result<Settle, StoreError>,
+    ) -> Result<PaymentRecord, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut record = load_payment(&tx, id.as_str())?.ok_or(StoreError::NotFound("payment"))?;
+        let settle = change(&mut record)?;
+        if settle == Settle::Yes {
+            let currency = record.amount.currency();
+            let transfer_id = format!("T-{}", record.payment_id);
+            let debit = account_id(&tx, &Owner::Customer(record.customer_id.clone()), currency)?;
+            let credit = open_account(&tx, &Owner::Merchant(record.merchant_id.clone()), currency)?;
+            let booked = match debit {
+                Some(debit) => transfer(
+                    &tx,
+                    &transfer_id,
+                    debit,
+                    credit,
+                    record.amount,
+                    Some(record.payment_id.as_str()),
+                    record.updated_at,
+                ),
+                // A customer without a wallet in that currency cannot cover the amount.
+                None => Err(StoreError::InsufficientFunds),
+            };
+            match booked {
+                Ok(_) => {
+                    record.state.mark_settled().map_err(corrupt)?;
+                    record.transfer_id = Some(transfer_id);
+                    record.settled_at = Some(record.updated_at);
+                }
+                Err(StoreError::InsufficientFunds) => {
+                    record
+                        .state
+                        .mark_failed(pb::ErrorReason::InsufficientFunds)
+                        .map_err(corrupt)?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        save_payment(&tx, &record, false)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE customer_id = ?1 AND status = ?2 ORDER BY created_at"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                customer.as_str(),
+                i32::from(pb::PaymentStatus::PendingCustomer)
+            ],
+            payment_from_row,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn due_payments(&self, now: UnixMillis) -> Result<Vec<PaymentId>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT payment_id FROM payments WHERE status IN (?1, ?2) AND expires_at <= ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                i32::from(pb::PaymentStatus::Created),
+                i32::from(pb::PaymentStatus::PendingCustomer),
+                now.0
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
+            .collect()
+    }
+
+    fn balances(&self, owner: &Owner) -> Result<Vec<Money>, StoreError> {
+        let conn = self.lock();
+        let (kind, id) = owner_key(owner);
+        let mut stmt = conn.prepare_cached(
+            "SELECT currency, balance FROM accounts WHERE owner_kind = ?1 AND owner_id = ?2 ORDER BY currency",
+        )?;
+        let rows = stmt.query_map(params![kind, id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        rows.map(|r| {
+            let (currency, balance) = r?;
+            Ok(Money::new(
+                Currency::from_code(&currency).map_err(corrupt)?,
+                balance,
+            ))
+        })
+        .collect()
+    }
+
+    fn top_up(
+        &self,
+        customer: &CustomerId,
+        amount: Amount,
+        transfer_id: &str,
+        now: UnixMillis,
+    ) -> Result<LedgerEntry, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let owner = Owner::Customer(customer.clone());
+        let credit = account_id(&tx, &owner, amount.currency())?
+            .ok_or(StoreError::NotFound("wallet in that currency"))?;
+        let debit = open_account(&tx, &Owner::Operator, amount.currency())?;
+        let (_, credit_balance) = transfer(&tx, transfer_id, debit, credit, amount, None, now)?;
+        tx.commit()?;
+        Ok(LedgerEntry {
+            transfer_id: transfer_id.to_owned(),
+            payment_id: None,
+            delta: amount.money(),
+            balance_after: Money::new(amount.currency(), credit_balance),
+            counterparty: "top-up".to_owned(),
+            booked_at: now,
+        })
+    }
+
+    fn history(
+        &self,
+        owner: &Owner,
+        currency: Option<Currency>,
+        limit: u32,
+        before: Option<UnixMillis>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let conn = self.lock();
+        let (kind, id) = owner_key(owner);
+        let mut stmt = conn.prepare_cached(
+            "SELECT t.transfer_id, t.payment_id, t.currency, t.amount, t.booked_at,
+                    CASE WHEN t.debit_account = a.account_id THEN -t.amount ELSE t.amount END,
+                    CASE WHEN t.debit_account = a.account_id THEN t.debit_balance ELSE t.credit_balance END,
+                    o.owner_kind, o.owner_id
+             FROM accounts a
+             JOIN transfers t ON t.debit_account = a.account_id OR t.credit_account = a.account_id
+             JOIN accounts o ON o.account_id = CASE WHEN t.debit_account = a.account_id THEN t.credit_account ELSE t.debit_account END
+             WHERE a.owner_kind = ?1 AND a.owner_id = ?2 AND (?3 IS NULL OR a.currency = ?3)
+               AND (?4 IS NULL OR t.booked_at < ?4)
+             ORDER BY t.booked_at DESC, t.rowid DESC LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                kind,
+                id,
+                currency.map(Currency::code),
+                before.map(|b| b.0),
+                limit
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, String>(7)?,
+                    row.get::<_, String>(8)?,
+                ))
+            },
+        )?;
+        rows.map(|r| {
+            let (transfer_id, payment_id, currency, booked_at, delta, after, other_kind, other_id) =
+                r?;
+            let currency = Currency::from_code(&currency).map_err(corrupt)?;
+            Ok(LedgerEntry {
+                transfer_id,
+                payment_id,
+                delta: Money::new(currency, delta),
+                balance_after: Money::new(currency, after),
+                counterparty: if other_kind == "operator" {
+                    "top-up".to_owned()
+                } else {
+                    other_id
+                },
+                booked_at: UnixMillis(booked_at),
+            })
+        })
+        .collect()
+    }
+
+    fn total_balance(&self, currency: Currency) -> Result<i64, StoreError> {
+        let conn = self.lock();
+        Ok(conn.query_row(
+            "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
+            params![currency.code()],
+            |row| row.get(0),
+        )?)
+    }
+}
