@@ -1,18 +1,502 @@
-//! `ompp-wallet`: OMPP reference customer wallet (device and handset). No command is implemented yet in this version; --help and --version only.
+//! `ompp-wallet`: the OMPP reference customer wallet (the phone's side of flow A).
 
-use clap::Parser;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-/// OMPP reference customer wallet (device and handset). No command is implemented yet in this version; --help and --version only.
+use clap::{Parser, Subcommand};
+use ompp::money::{Amount, Currency};
+use ompp::proto::v1 as pb;
+use ompp::proto::v1::device_service_client::DeviceServiceClient;
+use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp_clients::connect::{Target, channel};
+use ompp_clients::outcome::{describe, money, reason, receipt, status};
+use ompp_clients::{ClientError, keys, read_password_file, read_text, write_text};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+
+/// OMPP reference customer wallet: registers a customer, pairs this "phone" with the account,
+/// then listens for payment requests pushed by the operation center and confirms them with the
+/// payment password (or declines them).
+///
+/// The defaults fit `ompp-server run` started in the same directory (registration on
+/// https://localhost:7100, devices on https://localhost:7200, the operator CA in
+/// ./ompp-data/pki). The wallet keeps its ids, certificate and key in --dir.
 #[derive(Debug, Parser)]
-#[command(name = "ompp-wallet", version, about, long_about = None)]
-struct Cli {}
+#[command(name = "ompp-wallet", version, about)]
+struct Cli {
+    /// The network server's registration endpoint.
+    #[arg(long, global = true, default_value = "https://localhost:7100")]
+    server: String,
+    /// The mobile server's device endpoint.
+    #[arg(long, global = true, default_value = "https://localhost:7200")]
+    mobile: String,
+    /// PEM file of the operator CA.
+    #[arg(long, global = true, default_value = "ompp-data/pki/operator-ca.pem")]
+    ca: PathBuf,
+    /// Where this wallet keeps its state (wallet.toml, device.pem, device.key).
+    #[arg(long, global = true, default_value = "ompp-wallet")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!(
-        "ompp-wallet {}: no command is implemented yet (protocol {}).",
-        env!("CARGO_PKG_VERSION"),
-        ompp::PROTOCOL_VERSION
-    );
-    std::process::exit(2);
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register a new customer with a wallet; remembers the customer id in --dir.
+    Register {
+        /// Your name, shown on receipts.
+        #[arg(long)]
+        name: String,
+        /// Your mobile number in E.164 form, e.g. +4915112345678.
+        #[arg(long)]
+        phone: String,
+        /// File whose first line is the payment password (8 to 128 characters). Without it,
+        /// the password is asked for on the terminal.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Wallet currency (repeat for several).
+        #[arg(long = "currency", default_value = "EUR")]
+        currencies: Vec<String>,
+    },
+    /// Pair this wallet (as a device) with the customer account; writes the device certificate.
+    Pair {
+        /// The customer id (default: the one `register` remembered).
+        #[arg(long)]
+        customer: Option<String>,
+        /// File with the payment password; asked for when absent.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// A name for this device.
+        #[arg(long, default_value = "ompp-wallet")]
+        device_name: String,
+    },
+    /// Wait for payment requests and answer them. Shows merchant, amount and items, then asks
+    /// for the password (empty answer declines).
+    Listen {
+        /// Confirm every request with the password from --password-file, without asking.
+        #[arg(long, requires = "password_file")]
+        auto_confirm: bool,
+        /// File with the payment password, for --auto-confirm.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Exit after the first request has been answered.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Show the wallet balances.
+    Balance,
+    /// Show the wallet history, newest first.
+    History {
+        /// How many entries.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Move money into the wallet. The reference operation center funds top-ups from its own
+    /// float account (a sandbox funding source until the bank processor flow lands).
+    Topup {
+        /// The amount in major units, e.g. 50.00.
+        #[arg(long)]
+        amount: String,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// File with the payment password; asked for when absent.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// What the wallet remembers between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    customer_id: Option<String>,
+    device_id: Option<String>,
+}
+
+impl State {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join("wallet.toml")
+    }
+
+    fn load(dir: &Path) -> Result<Self, ClientError> {
+        let path = Self::path(dir);
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        toml::from_str(&read_text(&path)?)
+            .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), ClientError> {
+        let text = toml::to_string(self).map_err(|e| ClientError::Usage(e.to_string()))?;
+        write_text(&Self::path(dir), &text, false)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ompp-wallet: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("ompp-wallet: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn refused(status: &tonic::Status) -> ClientError {
+    ClientError::Refused(describe(status))
+}
+
+/// The password from a file, or asked for on the terminal without echo.
+async fn password(file: Option<&Path>, prompt: &str) -> Result<String, ClientError> {
+    match file {
+        Some(path) => read_password_file(path),
+        None => {
+            let prompt = prompt.to_owned();
+            tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt))
+                .await
+                .map_err(|e| ClientError::Usage(e.to_string()))?
+                .map_err(|source| ClientError::File {
+                    path: PathBuf::from("<terminal>"),
+                    source,
+                })
+        }
+    }
+}
+
+async fn ask(question: &str) -> Result<String, ClientError> {
+    let question = question.to_owned();
+    tokio::task::spawn_blocking(move || {
+        print!("{question}");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map(|_| line.trim().to_owned())
+    })
+    .await
+    .map_err(|e| ClientError::Usage(e.to_string()))?
+    .map_err(|source| ClientError::File {
+        path: PathBuf::from("<terminal>"),
+        source,
+    })
+}
+
+async fn device(cli: &Cli) -> Result<DeviceServiceClient<Channel>, ClientError> {
+    let cert = cli.dir.join("device.pem");
+    let key = cli.dir.join("device.key");
+    if !cert.exists() {
+        return Err(ClientError::Usage(
+            "this wallet is not paired yet: run `ompp-wallet pair` first".into(),
+        ));
+    }
+    let channel = channel(&Target {
+        url: &cli.mobile,
+        ca: &cli.ca,
+        identity: Some((&cert, &key)),
+    })
+    .await?;
+    Ok(DeviceServiceClient::new(channel))
+}
+
+async fn registration(cli: &Cli) -> Result<RegistrationServiceClient<Channel>, ClientError> {
+    Ok(RegistrationServiceClient::new(
+        channel(&Target {
+            url: &cli.server,
+            ca: &cli.ca,
+            identity: None,
+        })
+        .await?,
+    ))
+}
+
+fn show_request(r: &pb::PushedPaymentRequest) {
+    println!();
+    println!("PAYMENT REQUEST {}", r.payment_id);
+    println!("  from     {} ({})", r.merchant_name, r.merchant_id);
+    println!("  amount   {}", money(r.amount.as_ref()));
+    for item in &r.items {
+        println!(
+            "  item     {} x {} {}",
+            item.quantity, item.product_code, item.description
+        );
+    }
+    if !r.merchant_reference.is_empty() {
+        println!("  ref      {}", r.merchant_reference);
+    }
+    println!("  attempts {}", r.attempts_left);
+}
+
+/// Answers one request; returns when it has an outcome.
+async fn answer(
+    client: &mut DeviceServiceClient<Channel>,
+    request: &pb::PushedPaymentRequest,
+    auto_password: Option<&str>,
+) -> Result<(), ClientError> {
+    loop {
+        let password = match auto_password {
+            Some(p) => p.to_owned(),
+            None => {
+                let typed = password(None, "payment password (empty to decline): ").await?;
+                if typed.is_empty() {
+                    let declined = client
+                        .decline_payment(pb::DeclinePaymentRequest {
+                            payment_id: request.payment_id.clone(),
+                        })
+                        .await
+                        .map_err(|s| refused(&s))?;
+                    println!("declined: {}", status(declined.into_inner().status));
+                    return Ok(());
+                }
+                typed
+            }
+        };
+        let confirm = pb::ConfirmPaymentRequest {
+            payment_id: request.payment_id.clone(),
+            // Echo the amount shown, so the center knows the customer saw the right figure.
+            amount: request.amount.clone(),
+            password,
+        };
+        match client.confirm_payment(confirm).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                println!("outcome: {}", status(response.status));
+                if let Some(r) = &response.receipt {
+                    println!("{}", receipt(r));
+                }
+                return Ok(());
+            }
+            Err(s) => {
+                let text = describe(&s);
+                let retry = auto_password.is_none()
+                    && ompp::error::ProtocolError::from_status(&s)
+                        .is_ok_and(|e| e.reason == pb::ErrorReason::CredentialsRejected);
+                println!("refused: {text}");
+                if !retry {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let mut state = State::load(&cli.dir)?;
+    match &cli.command {
+        Command::Register {
+            name,
+            phone,
+            password_file,
+            currencies,
+        } => {
+            let password =
+                password(password_file.as_deref(), "choose a payment password: ").await?;
+            let response = registration(&cli)
+                .await?
+                .register_customer(pb::RegisterCustomerRequest {
+                    display_name: name.clone(),
+                    phone_number: phone.clone(),
+                    password,
+                    wallet_currencies: currencies.clone(),
+                    bank_account: None,
+                    idempotency_key: format!("register-{}", phone.trim_start_matches('+')),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            state.customer_id = Some(response.customer_id.clone());
+            state.save(&cli.dir)?;
+            println!("registered customer {}", response.customer_id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pair {
+            customer,
+            password_file,
+            device_name,
+        } => {
+            let customer_id = customer
+                .clone()
+                .or_else(|| state.customer_id.clone())
+                .ok_or_else(|| {
+                    ClientError::Usage(
+                        "no customer id: pass --customer or run `ompp-wallet register`".into(),
+                    )
+                })?;
+            let password = password(password_file.as_deref(), "payment password: ").await?;
+            let keys = keys::key_and_csr(device_name)?;
+            let response = registration(&cli)
+                .await?
+                .pair_device(pb::PairDeviceRequest {
+                    customer_id: customer_id.clone(),
+                    password,
+                    device_name: device_name.clone(),
+                    csr_der: keys.csr_der,
+                    idempotency_key: format!("pair-{}", std::process::id()),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            write_text(
+                &cli.dir.join("device.pem"),
+                &keys::cert_pem(&response.certificate_der),
+                false,
+            )?;
+            write_text(&cli.dir.join("device.key"), &keys.key_pem, true)?;
+            state.customer_id = Some(customer_id.clone());
+            state.device_id = Some(response.device_id.clone());
+            state.save(&cli.dir)?;
+            println!(
+                "paired device {} with customer {customer_id}",
+                response.device_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Listen {
+            auto_confirm,
+            password_file,
+            once,
+        } => {
+            let auto_password = match (auto_confirm, password_file) {
+                (true, Some(path)) => Some(read_password_file(path)?),
+                _ => None,
+            };
+            let mut client = device(&cli).await?;
+            let mut stream = client
+                .subscribe(pb::SubscribeRequest::default())
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            println!("listening for payment requests (Ctrl-C to stop)");
+            let mut answered = std::collections::HashSet::new();
+            while let Some(event) = stream.message().await.map_err(|s| refused(&s))? {
+                match event.event {
+                    Some(pb::subscribe_response::Event::PaymentRequest(request)) => {
+                        // A request may arrive twice around a reconnect; answer it once.
+                        if !answered.insert(request.payment_id.clone()) {
+                            continue;
+                        }
+                        show_request(&request);
+                        if auto_password.is_none() {
+                            let yes = ask("confirm this payment? [y/N] ").await?;
+                            if !yes.eq_ignore_ascii_case("y") {
+                                let declined = client
+                                    .decline_payment(pb::DeclinePaymentRequest {
+                                        payment_id: request.payment_id.clone(),
+                                    })
+                                    .await
+                                    .map_err(|s| refused(&s))?;
+                                println!("declined: {}", status(declined.into_inner().status));
+                                if *once {
+                                    return Ok(ExitCode::SUCCESS);
+                                }
+                                continue;
+                            }
+                        }
+                        answer(&mut client, &request, auto_password.as_deref()).await?;
+                        if *once {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                    Some(pb::subscribe_response::Event::Notice(notice)) => {
+                        let what = if notice.payment_id.is_empty() {
+                            "wallet".to_owned()
+                        } else {
+                            format!("payment {}", notice.payment_id)
+                        };
+                        let mut line = format!("notice: {what} {}", status(notice.status));
+                        if notice.reason != 0 {
+                            line.push_str(&format!(" ({})", reason(notice.reason)));
+                        }
+                        if notice.reason == pb::ErrorReason::TriesExceeded as i32 {
+                            line.push_str(" - ALERT: the password was entered wrongly too often");
+                        }
+                        println!("{line}");
+                    }
+                    None => {}
+                }
+            }
+            println!("the mobile server closed the stream");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Balance => {
+            let balances = device(&cli)
+                .await?
+                .get_wallet_balance(pb::GetWalletBalanceRequest {})
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner()
+                .balances;
+            for balance in &balances {
+                println!("{}", money(Some(balance)));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { limit } => {
+            let history = device(&cli)
+                .await?
+                .list_wallet_history(pb::ListWalletHistoryRequest {
+                    currency: String::new(),
+                    page_size: *limit,
+                    page_token: String::new(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            for entry in &history.entries {
+                println!(
+                    "{:>14}  balance {:>14}  {}  {}",
+                    money(entry.delta.as_ref()),
+                    money(entry.balance_after.as_ref()),
+                    entry.counterparty,
+                    entry.transfer_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Topup {
+            amount,
+            currency,
+            password_file,
+        } => {
+            let currency = Currency::from_code(currency)
+                .map_err(|v| ClientError::Usage(format!("--currency: {v}")))?;
+            let amount = Amount::parse_decimal(currency, amount)
+                .map_err(|v| ClientError::Usage(format!("--amount: {v}")))?;
+            let password = password(password_file.as_deref(), "payment password: ").await?;
+            let entry = device(&cli)
+                .await?
+                .top_up_wallet(pb::TopUpWalletRequest {
+                    amount: Some(amount.to_proto()),
+                    password,
+                    idempotency_key: format!("topup-{}", now_millis()),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner()
+                .entry
+                .unwrap_or_default();
+            println!(
+                "topped up {}; balance {}",
+                money(entry.delta.as_ref()),
+                money(entry.balance_after.as_ref())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }

@@ -1,0 +1,174 @@
+//! The README's walkthrough as a test: an operation center on loopback, then the real
+//! `ompp-wallet` and `ompp-merchant` binaries as a person would run them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use ompp_server::clock::SystemClock;
+use ompp_server::config::Config;
+use ompp_server::passwords::HashingProfile;
+use ompp_server::run::{Role, start};
+
+struct Cli<'a> {
+    dir: &'a Path,
+    network: SocketAddr,
+    mobile: SocketAddr,
+}
+
+impl Cli<'_> {
+    fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(binary);
+        command
+            .current_dir(self.dir)
+            .arg("--server")
+            .arg(format!("https://localhost:{}", self.network.port()))
+            .arg("--ca")
+            .arg(self.dir.join("data/pki/operator-ca.pem"));
+        command
+    }
+
+    fn wallet(&self, args: &[&str]) -> Command {
+        let mut command = self.command(env!("CARGO_BIN_EXE_ompp-wallet"));
+        command
+            .arg("--mobile")
+            .arg(format!("https://localhost:{}", self.mobile.port()))
+            .args(args);
+        command
+    }
+
+    fn merchant(&self, args: &[&str]) -> Command {
+        let mut command = self.command(env!("CARGO_BIN_EXE_ompp-merchant"));
+        command
+            .arg("--cert")
+            .arg(self.dir.join("data/pki/merchant-M-1042.pem"))
+            .arg("--key")
+            .arg(self.dir.join("data/pki/merchant-M-1042.key"))
+            .args(args);
+        command
+    }
+}
+
+fn run(mut command: Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_with_the_two_reference_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        password_hashing: HashingProfile::FastInsecure,
+        ..Config::default()
+    };
+    config.network.listen = any;
+    config.network.link_listen = any;
+    config.mobile.listen = any;
+    config.mobile.link_listen = any;
+    let running = start(&config, Role::All, Arc::new(SystemClock), None)
+        .await
+        .unwrap();
+    let cli = Cli {
+        dir: dir.path(),
+        network: running.network_addr.unwrap(),
+        mobile: running.mobile_addr.unwrap(),
+    };
+    std::fs::write(dir.path().join("pw.txt"), "correct horse battery\n").unwrap();
+
+    let registered = stdout(&run(cli.wallet(&[
+        "register",
+        "--name",
+        "Ana",
+        "--phone",
+        "+4915112345678",
+        "--password-file",
+        "pw.txt",
+    ])));
+    let customer = registered
+        .trim()
+        .strip_prefix("registered customer ")
+        .unwrap()
+        .to_owned();
+    run(cli.wallet(&["pair", "--password-file", "pw.txt"]));
+    assert!(
+        stdout(&run(cli.wallet(&[
+            "topup",
+            "--amount",
+            "50",
+            "--password-file",
+            "pw.txt"
+        ])))
+        .contains("balance 50.00 EUR")
+    );
+
+    let listener = cli
+        .wallet(&[
+            "listen",
+            "--auto-confirm",
+            "--password-file",
+            "pw.txt",
+            "--once",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Whether the listener subscribes before or after the payment is created, it gets it.
+    let paid = stdout(&run(cli.merchant(&[
+        "pay",
+        "--customer",
+        &customer,
+        "--amount",
+        "12.50",
+        "--item",
+        "COFFEE",
+        "--reference",
+        "till 4",
+    ])));
+    assert!(paid.contains("RECEIPT"), "{paid}");
+    assert!(paid.contains("TOTAL     12.50 EUR"), "{paid}");
+    assert!(paid.contains("1 x COFFEE"), "{paid}");
+
+    let listened = listener.wait_with_output().unwrap();
+    let shown = stdout(&listened);
+    assert!(listened.status.success(), "{shown}");
+    assert!(shown.contains("amount   12.50 EUR"), "{shown}");
+    assert!(shown.contains("outcome: SETTLED"), "{shown}");
+
+    assert_eq!(stdout(&run(cli.wallet(&["balance"]))).trim(), "37.50 EUR");
+    assert_eq!(stdout(&run(cli.merchant(&["balance"]))).trim(), "12.50 EUR");
+
+    // Bad input is a clear error and a failing exit code, never a panic.
+    let bad = cli
+        .merchant(&["pay", "--customer", &customer, "--amount", "12.505"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--amount"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let unknown = cli
+        .merchant(&["pay", "--customer", "C-nobody", "--amount", "1"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("UNKNOWN_CUSTOMER"));
+
+    running.stop().await;
+}
