@@ -10,6 +10,7 @@
 //! - [`money`]: currencies, [`money::Money`] and positive [`money::Amount`]s, checked arithmetic.
 //! - [`types`]: identifiers, bounded text, secrets, phone numbers, bank accounts, time.
 //! - [`requests`]: every inbound request message parsed into a validated domain value.
+//! - [`payee_code`]: the flow B payee code: EMVCo payload, CRC, Ed25519 signature (sans-IO).
 //! - [`payment`]: the flow A push payment state machine (sans-IO, time passed in).
 //! - [`firewall`]: the secure-link firewall (allow-list, size, rate, skew, replay, counters).
 //! - [`error`]: the reason catalogue and protocol errors <-> gRPC statuses.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod firewall;
 pub mod limits;
 pub mod money;
+pub mod payee_code;
 pub mod payment;
 pub mod proto;
 pub mod requests;

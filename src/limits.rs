@@ -41,6 +41,12 @@ pub const MERCHANT_REFERENCE_LEN: LengthBounds = LengthBounds { min: 0, max: 64 
 pub const PAYEE_CODE_REFERENCE_LEN: LengthBounds = LengthBounds { min: 0, max: 25 };
 /// Length of a payee code payload as scanned (EMVCo payloads are at most 512 characters).
 pub const PAYEE_CODE_PAYLOAD_LEN: LengthBounds = LengthBounds { min: 1, max: 512 };
+// OMPP-CODE-005, OMPP-CODE-007: what fits the EMVCo templates.
+/// Longest amount text in a payee code (EMVCo tag 54).
+pub const PAYEE_CODE_MAX_AMOUNT_LEN: usize = 13;
+/// Longest merchant id plus code id in a payee code: template 26 holds both with the 4-character
+/// GUI, and an EMVCo value is at most 99 characters.
+pub const PAYEE_CODE_MAX_IDS_LEN: usize = 83;
 /// Length of a checkout's order reference (required: the payment page shows it).
 pub const CHECKOUT_REFERENCE_LEN: LengthBounds = LengthBounds { min: 1, max: 64 };
 /// Length of bank remittance information (ISO 20022 unstructured remittance).

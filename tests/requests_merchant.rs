@@ -369,3 +369,19 @@ fn get_merchant_balance_table() {
     ];
     insta::assert_yaml_snapshot!(run::<GetMerchantBalance>(&valid, cases));
 }
+
+/// OMPP-FLB-002: a payee code's reference is EMVCo `ans` (printable ASCII), checked at parse
+/// time rather than discovered when the code is signed.
+#[test]
+fn payee_code_reference_is_printable_ascii() {
+    let mut request = issue_dynamic_code();
+    request.merchant_reference = "Café 7".into();
+    let errors = IssuePayeeCode::parse(&request).unwrap_err().errors;
+    assert_eq!(errors[0].field.as_str(), "merchant_reference");
+    assert_eq!(
+        errors[0].violation,
+        ompp::validation::Violation::BadCharacter { position: 3 }
+    );
+    request.merchant_reference = "Table 7 ~ ok".into();
+    assert!(IssuePayeeCode::parse(&request).is_ok());
+}

@@ -8,11 +8,13 @@
 //! - [`connect`]: TLS channels to the operation center.
 //! - [`keys`]: key pairs and certificate signing requests for registration.
 //! - [`outcome`]: printing results and OMPP errors for people.
+//! - [`qr`]: payee codes as terminal text and PNG, and PNG scanning.
 #![deny(missing_docs)]
 
 pub mod connect;
 pub mod keys;
 pub mod outcome;
+pub mod qr;
 
 use std::path::Path;
 

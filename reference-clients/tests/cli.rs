@@ -66,12 +66,10 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_with_the_two_reference_clients() {
-    let dir = tempfile::tempdir().unwrap();
+async fn center(dir: &Path) -> ompp_server::run::Running {
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = Config {
-        data_dir: dir.path().join("data"),
+        data_dir: dir.join("data"),
         password_hashing: HashingProfile::FastInsecure,
         ..Config::default()
     };
@@ -79,9 +77,15 @@ async fn a_payment_with_the_two_reference_clients() {
     config.network.link_listen = any;
     config.mobile.listen = any;
     config.mobile.link_listen = any;
-    let running = start(&config, Role::All, Arc::new(SystemClock), None)
+    start(&config, Role::All, Arc::new(SystemClock), None)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_with_the_two_reference_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = center(dir.path()).await;
     let cli = Cli {
         dir: dir.path(),
         network: running.network_addr.unwrap(),
@@ -170,5 +174,88 @@ async fn a_payment_with_the_two_reference_clients() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("UNKNOWN_CUSTOMER"));
 
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payee_code_shown_as_png_is_scanned_and_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = center(dir.path()).await;
+    let cli = Cli {
+        dir: dir.path(),
+        network: running.network_addr.unwrap(),
+        mobile: running.mobile_addr.unwrap(),
+    };
+    std::fs::write(dir.path().join("pw.txt"), "correct horse battery\n").unwrap();
+    run(cli.wallet(&[
+        "register",
+        "--name",
+        "Bo",
+        "--phone",
+        "+4915112345679",
+        "--password-file",
+        "pw.txt",
+    ]));
+    run(cli.wallet(&["pair", "--password-file", "pw.txt"]));
+    run(cli.wallet(&["topup", "--amount", "20", "--password-file", "pw.txt"]));
+
+    // Dynamic code: the merchant shows it (terminal and PNG), the wallet scans the PNG.
+    let shown = stdout(&run(cli.merchant(&[
+        "qr",
+        "--amount",
+        "7.90",
+        "--reference",
+        "table 7",
+        "--png",
+        "code.png",
+    ])));
+    assert!(
+        shown.contains('\u{2580}') || shown.contains('\u{2584}') || shown.contains('\u{2588}'),
+        "no QR drawn: {shown}"
+    );
+    assert!(dir.path().join("code.png").exists());
+    let paid = stdout(&run(cli.wallet(&[
+        "scan",
+        "code.png",
+        "--yes",
+        "--password-file",
+        "pw.txt",
+    ])));
+    assert!(paid.contains("PAY Sample Merchant (M-1042)"), "{paid}");
+    assert!(paid.contains("amount   7.90 EUR"), "{paid}");
+    assert!(paid.contains("outcome: SETTLED"), "{paid}");
+    // Scanning it again is refused: a dynamic code is single use.
+    let again = cli
+        .wallet(&["scan", "code.png", "--yes", "--password-file", "pw.txt"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("PAYEE_CODE_USED"));
+
+    // Static code: the payer enters the amount.
+    let shown = stdout(&run(cli.merchant(&["qr", "--png", "static.png"])));
+    let payload = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("payload  "))
+        .unwrap()
+        .to_owned();
+    let decoded = stdout(&run(cli.wallet(&["decode", &payload])));
+    let json: serde_json::Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(json["kind"], "ompp");
+    assert_eq!(json["code"]["initiation"], "static");
+    assert_eq!(json["code"]["merchant_id"], "M-1042");
+    run(cli.wallet(&[
+        "scan",
+        "--payload",
+        &payload,
+        "--amount",
+        "2.10",
+        "--yes",
+        "--password-file",
+        "pw.txt",
+    ]));
+
+    assert_eq!(stdout(&run(cli.wallet(&["balance"]))).trim(), "10.00 EUR");
+    assert_eq!(stdout(&run(cli.merchant(&["balance"]))).trim(), "10.00 EUR");
     running.stop().await;
 }

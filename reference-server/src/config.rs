@@ -120,6 +120,10 @@ pub struct NetworkConfig {
     pub mobile_link_url: String,
     /// Enrollment tokens for merchant registration.
     pub enrollment_tokens: Vec<EnrollmentTokenConfig>,
+    /// ISO 3166-1 country code written into payee codes (EMVCo tag 58).
+    pub payee_code_country: String,
+    /// City written into payee codes (EMVCo tag 60), at most 15 characters.
+    pub payee_code_city: String,
     /// Register the development PKI's sample merchant (`M-1042`, "Sample Merchant", EUR) at
     /// start, so its certificate works at once.
     pub sample_merchant: bool,
@@ -132,6 +136,8 @@ impl Default for NetworkConfig {
             link_listen: SocketAddr::from(([127, 0, 0, 1], 7101)),
             mobile_link_url: "https://localhost:7201".to_owned(),
             enrollment_tokens: Vec::new(),
+            payee_code_country: "DE".to_owned(),
+            payee_code_city: "Berlin".to_owned(),
             sample_merchant: true,
         }
     }

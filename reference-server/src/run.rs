@@ -24,7 +24,8 @@ use crate::config::Config;
 use crate::link::{EnvelopeStamp, LinkGuard};
 use crate::mobile::{DeviceHandler, Mobile, MobileLinkHandler};
 use crate::network::{
-    MerchantHandler, Network, NetworkLinkHandler, NetworkParts, RegistrationHandler,
+    CodeLocation, MerchantHandler, Network, NetworkLinkHandler, NetworkParts, PayeeCodeKeys,
+    RegistrationHandler,
 };
 use crate::passwords::PasswordHasherService;
 use crate::pki::{DevPki, Issued, certs_from_pem};
@@ -283,6 +284,16 @@ pub async fn start(
                 Firewall::new(FirewallConfig::new([mobile_identity.clone()])),
                 clock.clone(),
             ),
+            payee_keys: PayeeCodeKeys::load_or_create(&config.pki_dir()).map_err(|source| {
+                StartError::Io {
+                    path: config.pki_dir(),
+                    source,
+                }
+            })?,
+            code_location: CodeLocation {
+                country: config.network.payee_code_country.clone(),
+                city: config.network.payee_code_city.clone(),
+            },
         });
         running.network_addr = Some(local(&public, config.network.listen));
         running.network_link_addr = Some(local(&link, config.network.link_listen));

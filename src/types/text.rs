@@ -76,10 +76,11 @@ text_type!(
     printable
 );
 text_type!(
-    /// The merchant's reference carried inside a payee code (may be empty).
+    /// The merchant's reference carried inside a payee code (may be empty): EMVCo `ans`
+    /// characters only, U+0020 to U+007E (OMPP-FLB-002).
     PayeeCodeReference,
     PAYEE_CODE_REFERENCE_LEN,
-    printable
+    |c: char| (' '..='~').contains(&c)
 );
 text_type!(
     /// A checkout's order reference (required).

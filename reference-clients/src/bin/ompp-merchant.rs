@@ -92,6 +92,30 @@ enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Have the operation center issue a signed payee code (flow B): shows it in the terminal
+    /// and writes it as a PNG for the payer to scan. With --amount the code is dynamic (single
+    /// use, for that amount); without, static (the payer enters the amount).
+    Qr {
+        /// Amount in major units for a dynamic code, e.g. 7.90.
+        #[arg(long)]
+        amount: Option<String>,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Your reference, carried in the code (at most 25 characters).
+        #[arg(long, default_value = "")]
+        reference: String,
+        /// Seconds the code is valid (dynamic: 30 to 86400, default 300; static: 3600 to
+        /// 31622400, default 30 days).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Where to write the PNG.
+        #[arg(long, default_value = "payee-code.png")]
+        png: PathBuf,
+        /// For a dynamic code: wait until it is paid and print the receipt.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Show a payment.
     Status {
         /// The payment id.
@@ -278,6 +302,88 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                     );
                     Ok(ExitCode::FAILURE)
                 }
+            }
+        }
+        Command::Qr {
+            amount,
+            currency,
+            reference,
+            expires_in,
+            png,
+            wait,
+        } => {
+            let currency = Currency::from_code(currency)
+                .map_err(|v| ClientError::Usage(format!("--currency: {v}")))?;
+            let amount = amount
+                .as_deref()
+                .map(|a| {
+                    Amount::parse_decimal(currency, a)
+                        .map_err(|v| ClientError::Usage(format!("--amount: {v}")))
+                })
+                .transpose()?;
+            let (mut client, merchant_id) = merchant(&cli).await?;
+            let request = pb::IssuePayeeCodeRequest {
+                merchant_id: merchant_id.clone(),
+                amount: amount.map(Amount::to_proto),
+                currency: if amount.is_some() {
+                    String::new()
+                } else {
+                    currency.code().to_owned()
+                },
+                merchant_reference: reference.clone(),
+                expires_in: expires_in.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+                idempotency_key: format!("qr-{}-{}", std::process::id(), now_millis()),
+            };
+            let code = client
+                .issue_payee_code(request)
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            println!("{}", ompp_clients::qr::to_terminal(&code.payload)?);
+            ompp_clients::qr::write_png(&code.payload, png)?;
+            println!("payload  {}", code.payload);
+            println!("code     {}", code.code_id);
+            if let Some(t) = &code.expires_at {
+                println!("expires  {}", ompp_clients::outcome::timestamp(t));
+            }
+            println!("png      {}", png.display());
+            if code.payment_id.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("payment  {}", code.payment_id);
+            if !*wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("waiting for the payer to scan and confirm...");
+            let mut watch = client
+                .watch_payment(pb::WatchPaymentRequest {
+                    merchant_id,
+                    payment_id: code.payment_id.clone(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            let mut last = None;
+            while let Some(update) = watch.message().await.map_err(|s| refused(&s))? {
+                last = update.payment;
+            }
+            match last {
+                Some(p) if p.status == pb::PaymentStatus::Settled as i32 => {
+                    if let Some(r) = &p.receipt {
+                        println!("{}", receipt(r));
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(p) => {
+                    println!(
+                        "payment {} ended {}: {}",
+                        p.payment_id,
+                        status(p.status),
+                        reason(p.failure_reason)
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+                None => Ok(ExitCode::FAILURE),
             }
         }
         Command::Status { payment_id } => {

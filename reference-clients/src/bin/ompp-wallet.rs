@@ -84,6 +84,31 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Pay a payee code (flow B): scan a QR image (PNG) or take the payload text; shows the
+    /// payee and amount as verified by the operation center, asks for confirmation and the
+    /// password, and pays from the wallet.
+    Scan {
+        /// The QR image to scan.
+        #[arg(required_unless_present = "payload")]
+        image: Option<PathBuf>,
+        /// The payload text instead of an image.
+        #[arg(long, conflicts_with = "image")]
+        payload: Option<String>,
+        /// The amount to pay, for a static code (asked for when absent).
+        #[arg(long)]
+        amount: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// File with the payment password; asked for when absent.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Print a payee code's fields as JSON, decoded locally (no server, no signature check).
+    Decode {
+        /// The payload text.
+        payload: String,
+    },
     /// Show the wallet balances.
     Balance,
     /// Show the wallet history, newest first.
@@ -425,6 +450,96 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 }
             }
             println!("the mobile server closed the stream");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            image,
+            payload,
+            amount,
+            yes,
+            password_file,
+        } => {
+            let payload = match (image, payload) {
+                (_, Some(text)) => text.clone(),
+                (Some(path), None) => ompp_clients::qr::scan_png(path)?,
+                (None, None) => {
+                    return Err(ClientError::Usage("give an image or --payload".into()));
+                }
+            };
+            let mut client = device(&cli).await?;
+            let preview = client
+                .preview_payee_code(pb::PreviewPayeeCodeRequest {
+                    payload: payload.clone(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            println!("PAY {} ({})", preview.merchant_name, preview.merchant_id);
+            if !preview.merchant_reference.is_empty() {
+                println!("  ref      {}", preview.merchant_reference);
+            }
+            let amount = match (&preview.amount, amount) {
+                (Some(fixed), _) => fixed.clone(),
+                (None, typed) => {
+                    let currency = Currency::from_code(&preview.currency)
+                        .map_err(|v| ClientError::Refused(format!("code currency: {v}")))?;
+                    let text = match typed {
+                        Some(text) => text.clone(),
+                        None => ask(&format!("amount in {}: ", currency.code())).await?,
+                    };
+                    Amount::parse_decimal(currency, &text)
+                        .map_err(|v| ClientError::Usage(format!("amount: {v}")))?
+                        .to_proto()
+                }
+            };
+            println!("  amount   {}", money(Some(&amount)));
+            if !*yes && !ask("pay? [y/N] ").await?.eq_ignore_ascii_case("y") {
+                println!("not paid");
+                return Ok(ExitCode::FAILURE);
+            }
+            let password = password(password_file.as_deref(), "payment password: ").await?;
+            let paid = client
+                .submit_payee_code(pb::SubmitPayeeCodeRequest {
+                    payload,
+                    amount: Some(amount),
+                    password,
+                    idempotency_key: format!("scan-{}", now_millis()),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner()
+                .payment
+                .unwrap_or_default();
+            println!("outcome: {}", status(paid.status));
+            if let Some(r) = &paid.receipt {
+                println!("{}", receipt(r));
+            }
+            Ok(if paid.status == pb::PaymentStatus::Settled as i32 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Decode { payload } => {
+            let json = match ompp::payee_code::decode(payload) {
+                Ok(ompp::payee_code::Decoded::Ompp(signed)) => {
+                    serde_json::json!({ "kind": "ompp", "code": signed.code })
+                }
+                Ok(ompp::payee_code::Decoded::Foreign(foreign)) => {
+                    serde_json::json!({ "kind": "foreign_emvco", "fields": foreign.fields })
+                }
+                Err(error) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "kind": "invalid", "error": error, "message": error.to_string() })
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Balance => {

@@ -48,7 +48,11 @@ impl NetworkLinkHandler {
         payment_id: &ompp::types::PaymentId,
     ) -> Result<PaymentRecord, ProtocolError> {
         match self.network.fresh_payment(payment_id).await? {
-            Some(p) if &p.customer_id == customer && p.flow == pb::PaymentFlow::Push => Ok(p),
+            Some(p)
+                if p.customer_id.as_ref() == Some(customer) && p.flow == pb::PaymentFlow::Push =>
+            {
+                Ok(p)
+            }
             _ => Err(ProtocolError::new(
                 pb::ErrorReason::NotFound,
                 "no such payment",
@@ -82,14 +86,6 @@ fn entry_pb(entry: &LedgerEntry) -> pb::WalletEntry {
         counterparty: entry.counterparty.clone(),
         booked_at: Some(entry.booked_at.to_proto()),
     }
-}
-
-fn unsupported(what: &str) -> Status {
-    ProtocolError::new(
-        pb::ErrorReason::Unsupported,
-        format!("{what} is not implemented by this reference server yet"),
-    )
-    .into()
 }
 
 #[tonic::async_trait]
@@ -131,7 +127,7 @@ impl NetworkLinkService for NetworkLinkHandler {
         let id = payment.payment_id.clone();
         let (record, outcome) = blocking(move || {
             let mut outcome = Ok(());
-            let record = store.update_payment(&id, &mut |p| {
+            let record = store.update_payment(&id, None, &mut |p| {
                 // A concurrent confirmation may have settled it since we looked: answer with the
                 // outcome, change nothing (OMPP-FLA-015).
                 if settlement_done(&p.state) {
@@ -144,7 +140,7 @@ impl NetworkLinkService for NetworkLinkHandler {
                     p.updated_at = now;
                 }
                 Ok(if outcome.is_ok() {
-                    Settle::Yes
+                    Settle::OrFail
                 } else {
                     Settle::No
                 })
@@ -199,7 +195,7 @@ impl NetworkLinkService for NetworkLinkHandler {
         let id = payment.payment_id.clone();
         let (record, outcome) = blocking(move || {
             let mut outcome = Ok(());
-            let record = store.update_payment(&id, &mut |p| {
+            let record = store.update_payment(&id, None, &mut |p| {
                 let before = p.state.clone();
                 outcome = p.state.decline(now);
                 if p.state != before {
@@ -226,24 +222,36 @@ impl NetworkLinkService for NetworkLinkHandler {
         &self,
         request: Request<pb::RelayPreviewPayeeCodeRequest>,
     ) -> Result<Response<pb::RelayPreviewPayeeCodeResponse>, Status> {
-        let _: Relayed<PreviewPayeeCode> = self
+        let relay: Relayed<PreviewPayeeCode> = self
             .network
             .inner
             .guard
             .admit(&request, "RelayPreviewPayeeCode")?;
-        Err(unsupported("flow B (payee codes)"))
+        self.customer_of(&relay.device_id).await?;
+        let response = self.network.preview_payee_code(relay.request).await?;
+        Ok(Response::new(pb::RelayPreviewPayeeCodeResponse {
+            response: Some(response),
+        }))
     }
 
     async fn relay_submit_payee_code(
         &self,
         request: Request<pb::RelaySubmitPayeeCodeRequest>,
     ) -> Result<Response<pb::RelaySubmitPayeeCodeResponse>, Status> {
-        let _: Relayed<SubmitPayeeCode> = self
+        let relay: Relayed<SubmitPayeeCode> = self
             .network
             .inner
             .guard
             .admit(&request, "RelaySubmitPayeeCode")?;
-        Err(unsupported("flow B (payee codes)"))
+        let payer = self.customer_of(&relay.device_id).await?;
+        let inner = request.get_ref().request.clone().unwrap_or_default();
+        let response = self
+            .network
+            .submit_payee_code(&relay.device_id, payer, relay.request, &inner)
+            .await?;
+        Ok(Response::new(pb::RelaySubmitPayeeCodeResponse {
+            response: Some(response),
+        }))
     }
 
     async fn relay_get_wallet_balance(

@@ -10,7 +10,8 @@ use ompp::proto::v1 as pb;
 use ompp::proto::v1::merchant_payment_service_server::MerchantPaymentService;
 use ompp::requests::Request as _;
 use ompp::requests::merchant::{
-    CancelPayment, CreatePayment, GetMerchantBalance, GetPayment, GetReceipt, WatchPayment,
+    CancelPayment, CreatePayment, GetMerchantBalance, GetPayment, GetReceipt, IssuePayeeCode,
+    WatchPayment,
 };
 use ompp::types::{MerchantId, PaymentId, Role};
 use prost::Message;
@@ -133,7 +134,7 @@ impl MerchantPaymentService for MerchantHandler {
             payment_id: PaymentId::parse(&random_id("pay_")).map_err(crate::errors::internal)?,
             flow: pb::PaymentFlow::Push,
             merchant_id: create.merchant_id.clone(),
-            customer_id: create.customer_id.clone(),
+            customer_id: Some(create.customer_id.clone()),
             amount: create.amount,
             items: create.items.iter().map(|i| i.to_proto()).collect(),
             merchant_reference: create.merchant_reference.to_string(),
@@ -279,7 +280,7 @@ impl MerchantPaymentService for MerchantHandler {
         let id = cancel.payment_id.clone();
         let (record, outcome) = blocking(move || {
             let mut outcome = Ok(false);
-            let record = store.update_payment(&id, &mut |p| {
+            let record = store.update_payment(&id, None, &mut |p| {
                 // OMPP-FLA-013: cancelling a cancelled payment returns it unchanged.
                 if p.state.status() == pb::PaymentStatus::Cancelled {
                     outcome = Ok(false);
@@ -330,9 +331,15 @@ impl MerchantPaymentService for MerchantHandler {
 
     async fn issue_payee_code(
         &self,
-        _: Request<pb::IssuePayeeCodeRequest>,
+        request: Request<pb::IssuePayeeCodeRequest>,
     ) -> Result<Response<pb::IssuePayeeCodeResponse>, Status> {
-        Err(unsupported("flow B (payee codes)"))
+        let issue = IssuePayeeCode::parse(request.get_ref())?;
+        let merchant_name = self.authorize(&request, &issue.merchant_id).await?;
+        let response = self
+            .network
+            .issue_payee_code(issue, request.get_ref(), &merchant_name)
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn open_checkout(

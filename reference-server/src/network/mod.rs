@@ -3,6 +3,7 @@
 
 mod link;
 mod merchant;
+mod payee;
 mod registration;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tonic::transport::Channel;
 
 pub use link::NetworkLinkHandler;
 pub use merchant::MerchantHandler;
+pub use payee::{CodeLocation, PayeeCodeKeys};
 pub use registration::RegistrationHandler;
 
 use crate::clock::Clock;
@@ -45,6 +47,10 @@ struct Inner {
     guard: LinkGuard,
     /// Every change of a payment, for `WatchPayment` streams.
     events: broadcast::Sender<pb::Payment>,
+    /// Signs and verifies payee codes.
+    payee_keys: PayeeCodeKeys,
+    /// Country and city written into payee codes.
+    code_location: CodeLocation,
 }
 
 /// What the network server needs to run.
@@ -64,6 +70,10 @@ pub struct NetworkParts {
     pub stamp: EnvelopeStamp,
     /// The firewall in front of the link service.
     pub guard: LinkGuard,
+    /// Payee-code signing key and accepted keys.
+    pub payee_keys: PayeeCodeKeys,
+    /// Country and city written into payee codes.
+    pub code_location: CodeLocation,
 }
 
 impl Network {
@@ -82,6 +92,8 @@ impl Network {
                 stamp: parts.stamp,
                 guard: parts.guard,
                 events,
+                payee_keys: parts.payee_keys,
+                code_location: parts.code_location,
             }),
         }
     }
@@ -139,7 +151,7 @@ impl Network {
                 return Ok((Some(record), false));
             }
             let mut expired = false;
-            let record = store.update_payment(&id, &mut |p| {
+            let record = store.update_payment(&id, None, &mut |p| {
                 expired = p.state.expire_if_due(now);
                 if expired {
                     p.updated_at = now;
@@ -203,7 +215,9 @@ impl Network {
     /// device that is offline learns the outcome when it next asks.
     fn notify_devices(&self, record: &PaymentRecord, notice: pb::DeviceNotice) {
         let this = self.clone();
-        let customer = record.customer_id.clone();
+        let Some(customer) = record.customer_id.clone() else {
+            return;
+        };
         tokio::spawn(async move {
             let store = this.store();
             let customer_for_lookup = customer.clone();
@@ -238,7 +252,9 @@ impl Network {
         let record = record.clone();
         tokio::spawn(async move {
             let store = this.store();
-            let customer = record.customer_id.clone();
+            let Some(customer) = record.customer_id.clone() else {
+                return;
+            };
             let devices = match blocking(move || Ok(store.customer_devices(&customer)?)).await {
                 Ok(devices) if !devices.is_empty() => devices,
                 Ok(_) => {
@@ -252,7 +268,11 @@ impl Network {
             };
             let request = pb::PushPaymentRequestRequest {
                 envelope: Some(this.inner.stamp.envelope()),
-                customer_id: record.customer_id.to_string(),
+                customer_id: record
+                    .customer_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 device_ids: devices
                     .iter()
                     .take(ompp::limits::MAX_PUSH_DEVICES)
@@ -289,7 +309,11 @@ pub fn receipt_pb(record: &PaymentRecord, merchant_name: &str) -> Option<pb::Rec
         flow: record.flow.into(),
         merchant_id: record.merchant_id.to_string(),
         merchant_name: merchant_name.to_owned(),
-        customer_id: record.customer_id.to_string(),
+        customer_id: record
+            .customer_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         amount: Some(record.amount.to_proto()),
         items: record.items.clone(),
         merchant_reference: record.merchant_reference.clone(),
@@ -306,7 +330,11 @@ pub fn payment_pb(record: &PaymentRecord, merchant_name: &str) -> pb::Payment {
         flow: record.flow.into(),
         status: state.status().into(),
         merchant_id: record.merchant_id.to_string(),
-        customer_id: record.customer_id.to_string(),
+        customer_id: record
+            .customer_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         amount: Some(record.amount.to_proto()),
         items: record.items.clone(),
         merchant_reference: record.merchant_reference.clone(),

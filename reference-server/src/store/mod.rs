@@ -34,6 +34,16 @@ pub enum StoreError {
     /// A debit would take an account below zero.
     #[error("insufficient funds")]
     InsufficientFunds,
+    /// The database was made by another version of the schema.
+    #[error(
+        "database schema version {found}, this server needs {needed}; start with an empty data directory or migrate it"
+    )]
+    SchemaVersion {
+        /// The version stamped in the database.
+        found: i64,
+        /// The version this server writes.
+        needed: i64,
+    },
     /// A stored row is inconsistent (a bug or tampering); never silently repaired.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -86,8 +96,8 @@ pub struct PaymentRecord {
     pub flow: pb::PaymentFlow,
     /// Payee.
     pub merchant_id: MerchantId,
-    /// Payer.
-    pub customer_id: CustomerId,
+    /// Payer; `None` until known (a dynamic payee code's payment before a scan).
+    pub customer_id: Option<CustomerId>,
     /// Amount requested.
     pub amount: Amount,
     /// Line items as sent.
@@ -102,6 +112,23 @@ pub struct PaymentRecord {
     pub transfer_id: Option<String>,
     /// When it settled.
     pub settled_at: Option<UnixMillis>,
+}
+
+/// An issued payee code, as the network server remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayeeCodeRecord {
+    /// Its id (template 26, sub-tag 02).
+    pub code_id: String,
+    /// The payee.
+    pub merchant_id: MerchantId,
+    /// The payload as issued.
+    pub payload: String,
+    /// The key id it was signed with.
+    pub key_id: String,
+    /// Expiry, Unix seconds.
+    pub expires_at_secs: i64,
+    /// For a dynamic code, its payment.
+    pub payment_id: Option<PaymentId>,
 }
 
 /// A wallet history entry.
@@ -211,11 +238,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// `change` returns `Ok`, and nothing is saved otherwise. If `settle` is set on success,
     /// the payment's amount moves from the customer's wallet to the merchant's in the same
     /// transaction (`InsufficientFunds` aborts it all).
+    /// With `idempotency`, the key is recorded in the same transaction when the payment
+    /// settles, so that a retry of the settling request finds its first outcome.
     fn update_payment(
         &self,
         id: &PaymentId,
+        idempotency: Option<&IdempotencyRecord>,
         change: &mut dyn FnMut(&mut PaymentRecord) -> Result<Settle, StoreError>,
     ) -> Result<PaymentRecord, StoreError>;
+    /// Stores a new payment and settles it in one transaction, recording the idempotency key
+    /// with it; if the payer cannot cover it, nothing is stored (`InsufficientFunds`). A retry
+    /// under the same key returns the first payment.
+    fn create_settled_payment(
+        &self,
+        payment: &PaymentRecord,
+        idempotency: &IdempotencyRecord,
+    ) -> Result<Created<PaymentRecord>, StoreError>;
+    /// Records an issued payee code (and, for a dynamic one, its payment). Idempotent.
+    fn insert_payee_code(
+        &self,
+        code: &PayeeCodeRecord,
+        payment: Option<&PaymentRecord>,
+        idempotency: &IdempotencyRecord,
+    ) -> Result<Created<PayeeCodeRecord>, StoreError>;
+    /// A payee code by id.
+    fn payee_code(&self, code_id: &str) -> Result<Option<PayeeCodeRecord>, StoreError>;
+    /// The payment an idempotency key produced, if the key was used in `scope`.
+    fn idempotent_result(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError>;
     /// Payments of a customer that are waiting for the customer, oldest first.
     fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError>;
     /// Payments not terminal and not confirmed whose expiry is at or before `now`.
@@ -248,6 +301,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 pub enum Settle {
     /// Save the record only.
     No,
-    /// Save it and move the money, recording `transfer_id` and `settled_at`.
-    Yes,
+    /// Save it and move the money, recording `transfer_id` and `settled_at`; if the payer
+    /// cannot cover it, save the payment as `FAILED` with `INSUFFICIENT_FUNDS` (flow A).
+    OrFail,
+    /// Move the money and save, or, if the payer cannot cover it, save nothing and fail with
+    /// `InsufficientFunds` (flow B: a failed submission changes nothing, OMPP-FLB-009).
+    OrAbort,
 }

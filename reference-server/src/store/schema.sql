@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS payments (
     payment_id          TEXT PRIMARY KEY,
     flow                INTEGER NOT NULL,   -- ompp.v1.PaymentFlow
     merchant_id         TEXT NOT NULL REFERENCES merchants(merchant_id),
-    customer_id         TEXT NOT NULL,
+    customer_id         TEXT,               -- NULL until known (a dynamic payee code before a scan)
     currency            TEXT NOT NULL,
     amount              INTEGER NOT NULL CHECK (amount > 0),
     items               BLOB NOT NULL,      -- encoded repeated ompp.v1.LineItem (a Payment with only items)
@@ -78,6 +78,16 @@ CREATE TABLE IF NOT EXISTS payments (
     settled_at          INTEGER
 );
 CREATE INDEX IF NOT EXISTS payments_pending ON payments(customer_id, status);
+
+-- Payee codes issued (flow B). A dynamic code has a payment; a static one does not.
+CREATE TABLE IF NOT EXISTS payee_codes (
+    code_id      TEXT PRIMARY KEY,
+    merchant_id  TEXT NOT NULL REFERENCES merchants(merchant_id),
+    payload      TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL,          -- Unix seconds, as in the code
+    payment_id   TEXT REFERENCES payments(payment_id)
+);
 
 -- Idempotency: the first request under a key and what it produced.
 CREATE TABLE IF NOT EXISTS idempotency (

@@ -16,9 +16,12 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner, PaymentRecord,
-    Settle, Store, StoreError,
+    Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner,
+    PayeeCodeRecord, PaymentRecord, Settle, Store, StoreError,
 };
+
+/// Version of `schema.sql`, stamped into the database (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -68,7 +71,21 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )?;
+        if version != SCHEMA_VERSION && !(version == 0 && tables == 0) {
+            // Never run on a schema this server does not know: refuse with a clear message.
+            return Err(StoreError::SchemaVersion {
+                found: version,
+                needed: SCHEMA_VERSION,
+            });
+        }
         conn.execute_batch(include_str!("schema.sql"))?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -242,6 +259,34 @@ fn encode_items(items: &[pb::LineItem]) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Moves a confirmed payment's amount from the payer's wallet to the merchant's inside `tx`
+/// and marks it settled; `InsufficientFunds` if the payer cannot cover it (nothing booked).
+fn settle_in(tx: &Transaction<'_>, record: &mut PaymentRecord) -> Result<(), StoreError> {
+    let currency = record.amount.currency();
+    let transfer_id = format!("T-{}", record.payment_id);
+    let payer = record
+        .customer_id
+        .clone()
+        .ok_or(StoreError::NotFound("payer"))?;
+    // A customer without a wallet in that currency cannot cover the amount.
+    let debit =
+        account_id(tx, &Owner::Customer(payer), currency)?.ok_or(StoreError::InsufficientFunds)?;
+    let credit = open_account(tx, &Owner::Merchant(record.merchant_id.clone()), currency)?;
+    transfer(
+        tx,
+        &transfer_id,
+        debit,
+        credit,
+        record.amount,
+        Some(record.payment_id.as_str()),
+        record.updated_at,
+    )?;
+    record.state.mark_settled().map_err(corrupt)?;
+    record.transfer_id = Some(transfer_id);
+    record.settled_at = Some(record.updated_at);
+    Ok(())
+}
+
 const PAYMENT_COLUMNS: &str = "payment_id, flow, merchant_id, customer_id, currency, amount, items, merchant_reference,
      status, created_at, expires_at, updated_at, attempts_left, failure_reason, transfer_id, settled_at";
 
@@ -251,7 +296,7 @@ fn payment_from_row(
     let payment_id: String = row.get(0)?;
     let flow: i32 = row.get(1)?;
     let merchant_id: String = row.get(2)?;
-    let customer_id: String = row.get(3)?;
+    let customer_id: Option<String> = row.get(3)?;
     let currency: String = row.get(4)?;
     let amount: i64 = row.get(5)?;
     let items: Vec<u8> = row.get(6)?;
@@ -283,7 +328,9 @@ fn payment_from_row(
             payment_id: PaymentId::parse(&payment_id).map_err(corrupt)?,
             flow: pb::PaymentFlow::try_from(flow).map_err(corrupt)?,
             merchant_id: MerchantId::parse(&merchant_id).map_err(corrupt)?,
-            customer_id: CustomerId::parse(&customer_id).map_err(corrupt)?,
+            customer_id: customer_id
+                .map(|c| CustomerId::parse(&c).map_err(corrupt))
+                .transpose()?,
             amount: Amount::from_minor_units(currency, amount).map_err(corrupt)?,
             items: pb::Receipt::decode(items.as_slice())
                 .map_err(corrupt)?
@@ -304,6 +351,35 @@ fn load_payment(conn: &Connection, id: &str) -> Result<Option<PaymentRecord>, St
         .transpose()
 }
 
+fn load_payee_code(
+    conn: &Connection,
+    code_id: &str,
+) -> Result<Option<PayeeCodeRecord>, StoreError> {
+    type Row = (String, String, String, i64, Option<String>);
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT merchant_id, payload, key_id, expires_at, payment_id FROM payee_codes WHERE code_id = ?1",
+            params![code_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )
+        .optional()?;
+    row.map(
+        |(merchant_id, payload, key_id, expires_at_secs, payment_id)| {
+            Ok(PayeeCodeRecord {
+                code_id: code_id.to_owned(),
+                merchant_id: MerchantId::parse(&merchant_id).map_err(corrupt)?,
+                payload,
+                key_id,
+                expires_at_secs,
+                payment_id: payment_id
+                    .map(|p| PaymentId::parse(&p).map_err(corrupt))
+                    .transpose()?,
+            })
+        },
+    )
+    .transpose()
+}
+
 fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result<(), StoreError> {
     let sql = if insert {
         format!(
@@ -320,7 +396,7 @@ fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result
             p.payment_id.as_str(),
             i32::from(p.flow),
             p.merchant_id.as_str(),
-            p.customer_id.as_str(),
+            p.customer_id.as_ref().map(CustomerId::as_str),
             p.amount.currency().code(),
             p.amount.minor_units(),
             encode_items(&p.items),
@@ -585,48 +661,101 @@ impl Store for SqliteStore {
     fn update_payment(
         &self,
         id: &PaymentId,
+        idempotency: Option<&IdempotencyRecord>,
         change: &mut dyn FnMut(&mut PaymentRecord) -> Result<Settle, StoreError>,
     ) -> Result<PaymentRecord, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut record = load_payment(&tx, id.as_str())?.ok_or(StoreError::NotFound("payment"))?;
-        let settle = change(&mut record)?;
-        if settle == Settle::Yes {
-            let currency = record.amount.currency();
-            let transfer_id = format!("T-{}", record.payment_id);
-            let debit = account_id(&tx, &Owner::Customer(record.customer_id.clone()), currency)?;
-            let credit = open_account(&tx, &Owner::Merchant(record.merchant_id.clone()), currency)?;
-            let booked = match debit {
-                Some(debit) => transfer(
-                    &tx,
-                    &transfer_id,
-                    debit,
-                    credit,
-                    record.amount,
-                    Some(record.payment_id.as_str()),
-                    record.updated_at,
-                ),
-                // A customer without a wallet in that currency cannot cover the amount.
-                None => Err(StoreError::InsufficientFunds),
-            };
-            match booked {
-                Ok(_) => {
-                    record.state.mark_settled().map_err(corrupt)?;
-                    record.transfer_id = Some(transfer_id);
-                    record.settled_at = Some(record.updated_at);
-                }
-                Err(StoreError::InsufficientFunds) => {
-                    record
-                        .state
-                        .mark_failed(pb::ErrorReason::InsufficientFunds)
-                        .map_err(corrupt)?;
-                }
+        match change(&mut record)? {
+            Settle::No => {}
+            Settle::OrFail => match settle_in(&tx, &mut record) {
+                Ok(()) => {}
+                Err(StoreError::InsufficientFunds) => record
+                    .state
+                    .mark_failed(pb::ErrorReason::InsufficientFunds)
+                    .map_err(corrupt)?,
                 Err(other) => return Err(other),
-            }
+            },
+            // Dropping the transaction on error rolls everything back.
+            Settle::OrAbort => settle_in(&tx, &mut record)?,
+        }
+        if let (Some(idem), Some(_)) = (idempotency, &record.transfer_id) {
+            record_idempotency(&tx, idem, record.payment_id.as_str())?;
         }
         save_payment(&tx, &record, false)?;
         tx.commit()?;
         Ok(record)
+    }
+
+    fn create_settled_payment(
+        &self,
+        p: &PaymentRecord,
+        idem: &IdempotencyRecord,
+    ) -> Result<Created<PaymentRecord>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            let existing = load_payment(&tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
+            return Ok(Created::Existing(existing));
+        }
+        let mut record = p.clone();
+        save_payment(&tx, &record, true)?;
+        settle_in(&tx, &mut record)?;
+        save_payment(&tx, &record, false)?;
+        record_idempotency(&tx, idem, record.payment_id.as_str())?;
+        tx.commit()?;
+        Ok(Created::New(record))
+    }
+
+    fn insert_payee_code(
+        &self,
+        code: &PayeeCodeRecord,
+        payment: Option<&PaymentRecord>,
+        idem: &IdempotencyRecord,
+    ) -> Result<Created<PayeeCodeRecord>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(id) = check_idempotency(&tx, idem)? {
+            let existing = load_payee_code(&tx, &id)?.ok_or(StoreError::NotFound("payee code"))?;
+            return Ok(Created::Existing(existing));
+        }
+        if let Some(payment) = payment {
+            save_payment(&tx, payment, true)?;
+        }
+        tx.execute(
+            "INSERT INTO payee_codes (code_id, merchant_id, payload, key_id, expires_at, payment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                code.code_id,
+                code.merchant_id.as_str(),
+                code.payload,
+                code.key_id,
+                code.expires_at_secs,
+                code.payment_id.as_ref().map(PaymentId::as_str)
+            ],
+        )?;
+        record_idempotency(&tx, idem, &code.code_id)?;
+        tx.commit()?;
+        Ok(Created::New(code.clone()))
+    }
+
+    fn payee_code(&self, code_id: &str) -> Result<Option<PayeeCodeRecord>, StoreError> {
+        load_payee_code(&self.lock(), code_id)
+    }
+
+    fn idempotent_result(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
+                params![scope, key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
     }
 
     fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError> {
