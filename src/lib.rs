@@ -12,6 +12,8 @@
 //! - [`requests`]: every inbound request message parsed into a validated domain value.
 //! - [`payee_code`]: the flow B payee code: EMVCo payload, CRC, Ed25519 signature (sans-IO).
 //! - [`payment`]: the flow A push payment state machine (sans-IO, time passed in).
+//! - [`authcode`]: flow C authorization codes (kept as HMAC only) and gateway session tokens.
+//! - [`checkout`]: the flow C checkout state machine (sans-IO, time passed in).
 //! - [`firewall`]: the secure-link firewall (allow-list, size, rate, skew, replay, counters).
 //! - [`error`]: the reason catalogue and protocol errors <-> gRPC statuses.
 //! - [`requirements`]: the registry of requirement ids extracted from `spec/`.
@@ -19,6 +21,8 @@
 
 #![deny(missing_docs)]
 
+pub mod authcode;
+pub mod checkout;
 pub mod conformance;
 pub mod error;
 pub mod firewall;

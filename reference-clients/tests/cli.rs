@@ -16,6 +16,7 @@ struct Cli<'a> {
     dir: &'a Path,
     network: SocketAddr,
     mobile: SocketAddr,
+    handsets: SocketAddr,
 }
 
 impl Cli<'_> {
@@ -35,6 +36,8 @@ impl Cli<'_> {
         command
             .arg("--mobile")
             .arg(format!("https://localhost:{}", self.mobile.port()))
+            .arg("--sms")
+            .arg(format!("https://localhost:{}", self.handsets.port()))
             .args(args);
         command
     }
@@ -77,6 +80,9 @@ async fn center(dir: &Path) -> ompp_server::run::Running {
     config.network.link_listen = any;
     config.mobile.listen = any;
     config.mobile.link_listen = any;
+    config.bank.listen = any;
+    config.sms.listen = any;
+    config.sms.handset_listen = any;
     start(&config, Role::All, Arc::new(SystemClock), None)
         .await
         .unwrap()
@@ -90,6 +96,7 @@ async fn a_payment_with_the_two_reference_clients() {
         dir: dir.path(),
         network: running.network_addr.unwrap(),
         mobile: running.mobile_addr.unwrap(),
+        handsets: running.sms.as_ref().unwrap().handset_addr,
     };
     std::fs::write(dir.path().join("pw.txt"), "correct horse battery\n").unwrap();
 
@@ -185,6 +192,7 @@ async fn a_payee_code_shown_as_png_is_scanned_and_paid() {
         dir: dir.path(),
         network: running.network_addr.unwrap(),
         mobile: running.mobile_addr.unwrap(),
+        handsets: running.sms.as_ref().unwrap().handset_addr,
     };
     std::fs::write(dir.path().join("pw.txt"), "correct horse battery\n").unwrap();
     run(cli.wallet(&[
@@ -257,5 +265,67 @@ async fn a_payee_code_shown_as_png_is_scanned_and_paid() {
 
     assert_eq!(stdout(&run(cli.wallet(&["balance"]))).trim(), "10.00 EUR");
     assert_eq!(stdout(&run(cli.merchant(&["balance"]))).trim(), "10.00 EUR");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_checkout_with_the_code_from_the_handset() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = center(dir.path()).await;
+    let cli = Cli {
+        dir: dir.path(),
+        network: running.network_addr.unwrap(),
+        mobile: running.mobile_addr.unwrap(),
+        handsets: running.sms.as_ref().unwrap().handset_addr,
+    };
+    std::fs::write(dir.path().join("pw.txt"), "correct horse battery\n").unwrap();
+    run(cli.wallet(&[
+        "register",
+        "--name",
+        "Cai",
+        "--phone",
+        "+4915112345670",
+        "--password-file",
+        "pw.txt",
+        "--bank-account",
+        "OMPPBANK/DEMO0001",
+    ]));
+
+    let opened = stdout(&run(cli.merchant(&[
+        "checkout",
+        "--amount",
+        "49.90",
+        "--reference",
+        "ORDER-7",
+        "--item",
+        "BOOK",
+        "--no-wait",
+    ])));
+    let payment_id = opened.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(payment_id.starts_with("pay_"), "{opened}");
+    assert!(opened.contains("payment page https://"), "{opened}");
+
+    let paid = stdout(&run(cli.wallet(&[
+        "checkout",
+        &payment_id,
+        "--password-file",
+        "pw.txt",
+        "--code-from-sms",
+        "--yes",
+    ])));
+    assert!(paid.contains("pay      Sample Merchant"), "{paid}");
+    assert!(paid.contains("amount   49.90 EUR"), "{paid}");
+    assert!(
+        paid.contains("a code was sent to +49*********70"),
+        "{paid}"
+    );
+    assert!(paid.contains("outcome: SETTLED"), "{paid}");
+    assert!(paid.contains("TOTAL     49.90 EUR"), "{paid}");
+
+    let status = stdout(&run(cli.merchant(&["status", &payment_id])));
+    assert!(status.contains("status    SETTLED"), "{status}");
+    let bank = running.bank.as_ref().unwrap();
+    assert_eq!(bank.balance("DEMO0001").unwrap(), Some(50_000 - 4_990));
+    assert_eq!(bank.balance("DEMO1042").unwrap(), Some(4_990));
     running.stop().await;
 }

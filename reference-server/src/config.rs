@@ -40,6 +40,10 @@ pub struct Config {
     pub network: NetworkConfig,
     /// The mobile server.
     pub mobile: MobileConfig,
+    /// The reference bank processor.
+    pub bank: crate::bank::BankConfig,
+    /// The reference SMS center.
+    pub sms: crate::sms::SmsConfig,
 }
 
 impl Default for Config {
@@ -50,6 +54,8 @@ impl Default for Config {
             password_hashing: HashingProfile::Production,
             network: NetworkConfig::default(),
             mobile: MobileConfig::default(),
+            bank: crate::bank::BankConfig::default(),
+            sms: crate::sms::SmsConfig::default(),
         }
     }
 }
@@ -120,6 +126,13 @@ pub struct NetworkConfig {
     pub mobile_link_url: String,
     /// Enrollment tokens for merchant registration.
     pub enrollment_tokens: Vec<EnrollmentTokenConfig>,
+    /// The bank processor's endpoint (when it runs in another process; in one process the
+    /// actual address is used).
+    pub bank_url: String,
+    /// The SMS center's endpoint (same rule).
+    pub sms_url: String,
+    /// Base address of the hosted payment page, for `OpenCheckoutResponse.payment_page_url`.
+    pub gateway_url: String,
     /// ISO 3166-1 country code written into payee codes (EMVCo tag 58).
     pub payee_code_country: String,
     /// City written into payee codes (EMVCo tag 60), at most 15 characters.
@@ -136,6 +149,9 @@ impl Default for NetworkConfig {
             link_listen: SocketAddr::from(([127, 0, 0, 1], 7101)),
             mobile_link_url: "https://localhost:7201".to_owned(),
             enrollment_tokens: Vec::new(),
+            bank_url: "https://localhost:7300".to_owned(),
+            sms_url: "https://localhost:7400".to_owned(),
+            gateway_url: "https://localhost:7100".to_owned(),
             payee_code_country: "DE".to_owned(),
             payee_code_city: "Berlin".to_owned(),
             sample_merchant: true,

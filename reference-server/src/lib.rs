@@ -11,13 +11,17 @@
 //! - [`mobile`]: the mobile server: device service and its end of the link.
 //! - [`link`]: envelopes and the firewall guard on both link ends.
 //! - [`tls`]: TLS 1.3 server configs, client certificates, caller identities.
+//! - [`bank`]: the reference bank processor (accounts, idempotent transfers, fault injection).
+//! - [`sms`]: the reference SMS center (durable queue, handset streams, delivery reports).
 //! - [`pki`]: the development PKI (operator CA, link CA, party certificates, CSR signing).
 //! - [`store`]: durable state behind one interface; SQLite by default.
 //! - [`passwords`]: argon2id password hashing.
+//! - [`secrets`]: server-side keys kept in files.
 //! - [`clock`]: system and manual clocks, random ids.
 //! - [`errors`]: internal failures mapped to protocol errors.
 #![deny(missing_docs)]
 
+pub mod bank;
 pub mod clock;
 pub mod config;
 pub mod errors;
@@ -27,5 +31,7 @@ pub mod network;
 pub mod passwords;
 pub mod pki;
 pub mod run;
+pub mod secrets;
+pub mod sms;
 pub mod store;
 pub mod tls;

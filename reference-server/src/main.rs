@@ -11,11 +11,13 @@ use ompp_server::pki::DevPki;
 use ompp_server::run::{Role, start};
 
 /// OMPP reference servers: the operation center (network server + mobile server, joined by the
-/// mutually authenticated secure link).
+/// mutually authenticated secure link), and a reference bank processor and SMS center.
 ///
-/// With no configuration file, `ompp-server run` starts both servers on 127.0.0.1 (merchants
-/// and registration on 7100, devices on 7200, the link on 7101/7201), with a development PKI
-/// and an SQLite database under ./ompp-data, and the sample merchant M-1042 registered.
+/// With no configuration file, `ompp-server run` starts every party on 127.0.0.1: the network
+/// server (merchants, registration and the payment gateway on 7100), the mobile server (devices
+/// on 7200; the secure link on 7101/7201), the reference bank processor (7300) and SMS center
+/// (7400; handsets on 7401), with a development PKI and SQLite databases under ./ompp-data, and
+/// the sample merchant M-1042 registered.
 #[derive(Debug, Parser)]
 #[command(name = "ompp-server", version, about)]
 struct Cli {
@@ -29,6 +31,12 @@ enum Command {
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+    /// Show the reference bank processor's account balances (from its database).
+    BankBalances {
+        /// Configuration file (TOML), for the data directory and the bank id.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run the network server, the mobile server, or both.
     Run {
@@ -78,6 +86,36 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::BankBalances { config } => {
+            let config = match config.as_deref().map(Config::load).transpose() {
+                Ok(config) => config.unwrap_or_default(),
+                Err(error) => {
+                    eprintln!("ompp-server bank-balances: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match ompp_server::bank::read_balances(&config.bank, &config.data_dir) {
+                Ok(balances) => {
+                    for b in balances {
+                        let amount = ompp::money::Currency::from_code(&b.currency)
+                            .map(|c| ompp::money::Money::new(c, b.balance_minor_units).to_string())
+                            .unwrap_or_else(|_| {
+                                format!("{} {}", b.balance_minor_units, b.currency)
+                            });
+                        let blocked = if b.blocked { "  (blocked)" } else { "" };
+                        println!(
+                            "{}/{}  {amount}{blocked}",
+                            config.bank.bank_id, b.account_number
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("ompp-server bank-balances: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { role, config } => {
             let config = match config {
                 Some(path) => match Config::load(&path) {
@@ -124,6 +162,19 @@ async fn run(config: Config, role: Role) -> ExitCode {
         println!(
             "  devices:                    https://localhost:{}",
             addr.port()
+        );
+    }
+    if let Some(bank) = &running.bank {
+        println!(
+            "  bank processor:             https://localhost:{}",
+            bank.addr.port()
+        );
+    }
+    if let Some(sms) = &running.sms {
+        println!(
+            "  SMS center:                 https://localhost:{} (handsets: {})",
+            sms.addr.port(),
+            sms.handset_addr.port()
         );
     }
     wait_for_signal().await;

@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ompp::firewall::{Firewall, FirewallConfig};
+use ompp::proto::v1::bank_processor_service_client::BankProcessorServiceClient;
 use ompp::proto::v1::device_service_server::DeviceServiceServer;
+use ompp::proto::v1::gateway_service_server::GatewayServiceServer;
 use ompp::proto::v1::merchant_payment_service_server::MerchantPaymentServiceServer;
 use ompp::proto::v1::mobile_link_service_client::MobileLinkServiceClient;
 use ompp::proto::v1::mobile_link_service_server::MobileLinkServiceServer;
 use ompp::proto::v1::network_link_service_client::NetworkLinkServiceClient;
 use ompp::proto::v1::network_link_service_server::NetworkLinkServiceServer;
 use ompp::proto::v1::registration_service_server::RegistrationServiceServer;
+use ompp::proto::v1::sms_center_service_client::SmsCenterServiceClient;
 use ompp::types::{MerchantId, PartyIdentity};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,8 +27,8 @@ use crate::config::Config;
 use crate::link::{EnvelopeStamp, LinkGuard};
 use crate::mobile::{DeviceHandler, Mobile, MobileLinkHandler};
 use crate::network::{
-    CodeLocation, MerchantHandler, Network, NetworkLinkHandler, NetworkParts, PayeeCodeKeys,
-    RegistrationHandler,
+    CodeLocation, GatewayHandler, MerchantHandler, Network, NetworkLinkHandler, NetworkParts,
+    PayeeCodeKeys, RegistrationHandler,
 };
 use crate::passwords::PasswordHasherService;
 use crate::pki::{DevPki, Issued, certs_from_pem};
@@ -40,7 +43,12 @@ pub enum Role {
     Network,
     /// Mobile server only.
     Mobile,
-    /// Both, joined by the secure link over loopback.
+    /// The reference bank processor only.
+    Bank,
+    /// The reference SMS center only.
+    Sms,
+    /// Everything: network and mobile server joined by the secure link, and the reference bank
+    /// processor and SMS center they call.
     All,
 }
 
@@ -101,6 +109,10 @@ pub struct Running {
     pub network: Option<Network>,
     /// The mobile server's state.
     pub mobile: Option<Mobile>,
+    /// The reference bank processor, when it runs here.
+    pub bank: Option<crate::bank::RunningBank>,
+    /// The reference SMS center, when it runs here.
+    pub sms: Option<crate::sms::RunningSms>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -114,6 +126,12 @@ impl Running {
             mobile.close_streams();
         }
         while self.tasks.join_next().await.is_some() {}
+        if let Some(bank) = self.bank.take() {
+            bank.stop().await;
+        }
+        if let Some(sms) = self.sms.take() {
+            sms.stop().await;
+        }
     }
 
     /// Waits until every server task ends (after a shutdown signal).
@@ -167,6 +185,24 @@ fn link_channel(url: &str, link_ca_pem: &str, identity: &Issued) -> Result<Chann
     Ok(endpoint.connect_lazy())
 }
 
+/// A channel to the bank processor or SMS center: mutual TLS with the network server's
+/// identity, trusting the operator CA.
+fn upstream_channel(url: &str, pki: &DevPki) -> Result<Channel, StartError> {
+    let tls = client_tls(
+        &pki.operator_ca.cert_pem(),
+        Some((&pki.network.cert_pem, &pki.network.key_pem)),
+        "localhost",
+    );
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .and_then(|e| e.tls_config(tls))
+        .map_err(|source| StartError::Endpoint {
+            url: url.to_owned(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(5));
+    Ok(endpoint.connect_lazy())
+}
+
 fn identity(issued: &Issued) -> Result<PartyIdentity, StartError> {
     Ok(crate::pki::identity_of(issued.cert_der.as_ref())?)
 }
@@ -193,6 +229,35 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let run_network = matches!(role, Role::Network | Role::All);
     let run_mobile = matches!(role, Role::Mobile | Role::All);
+
+    // The counterparties first, so that the network server in the same process knows where
+    // they listen.
+    let bank = if matches!(role, Role::Bank | Role::All) {
+        Some(
+            crate::bank::start_bank(&config.bank, &pki, &config.data_dir, shutdown_rx.clone())
+                .await
+                .map_err(|e| StartError::Config(format!("bank processor: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let sms = if matches!(role, Role::Sms | Role::All) {
+        Some(
+            crate::sms::start_sms(&config.sms, &pki, &config.data_dir, shutdown_rx.clone())
+                .await
+                .map_err(|e| StartError::Config(format!("SMS center: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let bank_url = bank.as_ref().map_or_else(
+        || config.network.bank_url.clone(),
+        |b| format!("https://localhost:{}", b.addr.port()),
+    );
+    let sms_url = sms.as_ref().map_or_else(
+        || config.network.sms_url.clone(),
+        |s| format!("https://localhost:{}", s.addr.port()),
+    );
 
     // Bind everything first: in one process each side's link client needs the other's address.
     let network_listeners = if run_network {
@@ -244,6 +309,8 @@ pub async fn start(
         mobile_link_addr: None,
         network: None,
         mobile: None,
+        bank,
+        sms,
         shutdown: shutdown.clone(),
         tasks: JoinSet::new(),
     };
@@ -294,6 +361,18 @@ pub async fn start(
                 country: config.network.payee_code_country.clone(),
                 city: config.network.payee_code_city.clone(),
             },
+            code_key: crate::secrets::load_or_create_key(&config.pki_dir(), "authcode-hmac.key")
+                .map_err(|source| StartError::Io {
+                    path: config.pki_dir(),
+                    source,
+                })?,
+            sms: Some(SmsCenterServiceClient::new(upstream_channel(
+                &sms_url, &pki,
+            )?)),
+            bank: Some(BankProcessorServiceClient::new(upstream_channel(
+                &bank_url, &pki,
+            )?)),
+            gateway_url: config.network.gateway_url.clone(),
         });
         running.network_addr = Some(local(&public, config.network.listen));
         running.network_link_addr = Some(local(&link, config.network.link_listen));
@@ -310,6 +389,9 @@ pub async fn start(
         health_reporter
             .set_serving::<RegistrationServiceServer<RegistrationHandler>>()
             .await;
+        health_reporter
+            .set_serving::<GatewayServiceServer<GatewayHandler>>()
+            .await;
         let public_server = Server::builder()
             .add_service(health_service.clone())
             .add_service(reflection()?)
@@ -317,6 +399,9 @@ pub async fn start(
                 network.clone(),
             )))
             .add_service(RegistrationServiceServer::new(RegistrationHandler::new(
+                network.clone(),
+            )))
+            .add_service(GatewayServiceServer::new(GatewayHandler::new(
                 network.clone(),
             )))
             .serve_with_incoming_shutdown(
@@ -366,6 +451,10 @@ pub async fn start(
                     _ = tick.tick() => {
                         if let Err(error) = sweeper.expire_due().await {
                             tracing::warn!(%error, "expiry sweep failed");
+                        }
+                        // Checkouts whose bank answer was lost (OMPP-FLC-008).
+                        if let Err(error) = sweeper.recover_checkouts().await {
+                            tracing::warn!(%error, "checkout recovery failed");
                         }
                     }
                     _ = stop.changed() => return,
@@ -451,6 +540,14 @@ pub async fn start(
     Ok(running)
 }
 
+fn sample_merchant_account(config: &Config) -> Result<ompp::types::BankAccountRef, StartError> {
+    let invalid = |v: ompp::validation::Violation| StartError::Config(format!("bank.bank_id: {v}"));
+    Ok(ompp::types::BankAccountRef {
+        bank_id: ompp::types::BankId::parse(&config.bank.bank_id).map_err(invalid)?,
+        account_number: ompp::types::AccountNumber::parse("DEMO1042").map_err(invalid)?,
+    })
+}
+
 /// Operator provisioning from the configuration: enrollment tokens and the sample merchant.
 fn provision(
     config: &Config,
@@ -477,7 +574,8 @@ fn provision(
             &MerchantRecord {
                 merchant_id,
                 display_name: "Sample Merchant".to_owned(),
-                bank_account: None,
+                // The reference bank processor's demo account for the sample merchant.
+                bank_account: Some(sample_merchant_account(config)?),
             },
             &[eur],
             now,

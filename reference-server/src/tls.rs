@@ -71,7 +71,13 @@ pub fn incoming(
     let (tx, rx) = mpsc::channel(128);
     tokio::spawn(async move {
         loop {
-            let (tcp, peer) = match listener.accept().await {
+            // Stop listening (and free the port) as soon as the server is gone, not at the
+            // next connection attempt.
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tx.closed() => break,
+            };
+            let (tcp, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
@@ -92,9 +98,6 @@ pub fn incoming(
                     Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                 }
             });
-            if tx.is_closed() {
-                break;
-            }
         }
     });
     ReceiverStream::new(rx)

@@ -37,7 +37,7 @@ fn confirmed_payment(
         amount: Amount::from_minor_units(eur(), cents).unwrap(),
         items: vec![],
         merchant_reference: String::new(),
-        state,
+        state: ompp_server::store::PaymentState::Push(state),
         updated_at: now,
         transfer_id: None,
         settled_at: None,

@@ -116,6 +116,28 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Open an online checkout (flow C) and wait until the customer pays it on the payment
+    /// page (`ompp-wallet checkout`); prints the receipt. Exits 0 when it settles.
+    Checkout {
+        /// The amount in major units, e.g. 49.90.
+        #[arg(long)]
+        amount: String,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Your order reference (shown on the payment page), 1 to 64 characters.
+        #[arg(long)]
+        reference: String,
+        /// A product code (repeat for several items).
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// Seconds the customer has (60 to 3600; default 900).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Print the checkout and return at once instead of waiting for the outcome.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Show a payment.
     Status {
         /// The payment id.
@@ -384,6 +406,77 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                     Ok(ExitCode::FAILURE)
                 }
                 None => Ok(ExitCode::FAILURE),
+            }
+        }
+        Command::Checkout {
+            amount,
+            currency,
+            reference,
+            items,
+            expires_in,
+            no_wait,
+        } => {
+            let currency = Currency::from_code(currency)
+                .map_err(|v| ClientError::Usage(format!("--currency: {v}")))?;
+            let amount = Amount::parse_decimal(currency, amount)
+                .map_err(|v| ClientError::Usage(format!("--amount: {v}")))?;
+            let (mut client, merchant_id) = merchant(&cli).await?;
+            let opened = client
+                .open_checkout(pb::OpenCheckoutRequest {
+                    merchant_id: merchant_id.clone(),
+                    amount: Some(amount.to_proto()),
+                    merchant_reference: reference.clone(),
+                    items: items
+                        .iter()
+                        .map(|code| pb::LineItem {
+                            product_code: code.clone(),
+                            description: String::new(),
+                            quantity: 1,
+                        })
+                        .collect(),
+                    expires_in: expires_in
+                        .map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+                    idempotency_key: format!("checkout-{}-{}", std::process::id(), now_millis()),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            let payment = opened.payment.unwrap_or_default();
+            println!("checkout {} for {}", payment.payment_id, amount);
+            println!("payment page {}", opened.payment_page_url);
+            println!("(customer: ompp-wallet checkout {})", payment.payment_id);
+            if *no_wait {
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("waiting for the customer to pay...");
+            let mut watch = client
+                .watch_payment(pb::WatchPaymentRequest {
+                    merchant_id,
+                    payment_id: payment.payment_id.clone(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            let mut last = payment;
+            while let Some(update) = watch.message().await.map_err(|s| refused(&s))? {
+                if let Some(p) = update.payment {
+                    last = p;
+                }
+            }
+            match &last.receipt {
+                Some(r) if last.status == pb::PaymentStatus::Settled as i32 => {
+                    println!("{}", receipt(r));
+                    Ok(ExitCode::SUCCESS)
+                }
+                _ => {
+                    println!(
+                        "checkout {} ended {}: {}",
+                        last.payment_id,
+                        status(last.status),
+                        reason(last.failure_reason)
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
             }
         }
         Command::Status { payment_id } => {

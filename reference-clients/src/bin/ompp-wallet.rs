@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use ompp::money::{Amount, Currency};
 use ompp::proto::v1 as pb;
 use ompp::proto::v1::device_service_client::DeviceServiceClient;
+use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
+use ompp::proto::v1::handset_service_client::HandsetServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
 use ompp_clients::connect::{Target, channel};
 use ompp_clients::outcome::{describe, money, reason, receipt, status};
@@ -31,6 +33,10 @@ struct Cli {
     /// The mobile server's device endpoint.
     #[arg(long, global = true, default_value = "https://localhost:7200")]
     mobile: String,
+    /// The SMS center's handset endpoint (the phone's radio side, for `sms` and
+    /// `checkout --code-from-sms`).
+    #[arg(long, global = true, default_value = "https://localhost:7401")]
+    sms: String,
     /// PEM file of the operator CA.
     #[arg(long, global = true, default_value = "ompp-data/pki/operator-ca.pem")]
     ca: PathBuf,
@@ -58,6 +64,10 @@ enum Command {
         /// Wallet currency (repeat for several).
         #[arg(long = "currency", default_value = "EUR")]
         currencies: Vec<String>,
+        /// Your bank account for online checkouts, as BANK_ID/ACCOUNT_NUMBER (the reference
+        /// bank processor has OMPPBANK/DEMO0001 with 500.00 EUR).
+        #[arg(long)]
+        bank_account: Option<String>,
     },
     /// Pair this wallet (as a device) with the customer account; writes the device certificate.
     Pair {
@@ -104,6 +114,35 @@ enum Command {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Be the handset: register this phone number at the SMS center (once) and show incoming
+    /// text messages, acknowledging each.
+    Sms {
+        /// The phone number (default: the one `register` used).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Exit after the first message.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Pay an online checkout (flow C) as the payment page would: shows the merchant and the
+    /// amount, takes the phone number and password, then the authorization code sent by SMS.
+    Checkout {
+        /// The checkout's payment id (from the merchant).
+        payment_id: String,
+        /// Your online identity, the registered phone number (default: the one `register` used).
+        #[arg(long)]
+        phone: Option<String>,
+        /// File with the payment password; asked for when absent.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Read the code from this wallet's handset (the SMS center's handset endpoint) instead
+        /// of asking for it.
+        #[arg(long)]
+        code_from_sms: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print a payee code's fields as JSON, decoded locally (no server, no signature check).
     Decode {
         /// The payload text.
@@ -137,6 +176,15 @@ enum Command {
 struct State {
     customer_id: Option<String>,
     device_id: Option<String>,
+    phone: Option<String>,
+}
+
+/// The handset's credential at the SMS center (kept private: it stands in for the SIM).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Handset {
+    phone: String,
+    handset_id: String,
+    handset_token: String,
 }
 
 impl State {
@@ -214,6 +262,66 @@ async fn ask(question: &str) -> Result<String, ClientError> {
         path: PathBuf::from("<terminal>"),
         source,
     })
+}
+
+/// The handset's client and credential, registering the number at the SMS center on first use.
+async fn handset(
+    cli: &Cli,
+    phone: &str,
+) -> Result<(HandsetServiceClient<Channel>, Handset), ClientError> {
+    let channel = channel(&Target {
+        url: &cli.sms,
+        ca: &cli.ca,
+        identity: None,
+    })
+    .await?;
+    let mut client = HandsetServiceClient::new(channel);
+    let path = cli.dir.join("handset.toml");
+    if path.exists() {
+        let saved: Handset = toml::from_str(&read_text(&path)?)
+            .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
+        if saved.phone == phone {
+            return Ok((client, saved));
+        }
+    }
+    let registered = client
+        .register_handset(pb::RegisterHandsetRequest {
+            phone_number: phone.to_owned(),
+        })
+        .await
+        .map_err(|s| refused(&s))?
+        .into_inner();
+    let handset = Handset {
+        phone: phone.to_owned(),
+        handset_id: registered.handset_id,
+        handset_token: registered.handset_token,
+    };
+    let text = toml::to_string(&handset).map_err(|e| ClientError::Usage(e.to_string()))?;
+    write_text(&path, &text, true)?;
+    Ok((client, handset))
+}
+
+async fn acknowledge(
+    client: &mut HandsetServiceClient<Channel>,
+    handset: &Handset,
+    message_id: &str,
+) -> Result<(), ClientError> {
+    client
+        .acknowledge_message(pb::AcknowledgeMessageRequest {
+            handset_id: handset.handset_id.clone(),
+            handset_token: handset.handset_token.clone(),
+            message_id: message_id.to_owned(),
+        })
+        .await
+        .map_err(|s| refused(&s))?;
+    Ok(())
+}
+
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 async fn device(cli: &Cli) -> Result<DeviceServiceClient<Channel>, ClientError> {
@@ -322,7 +430,20 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             phone,
             password_file,
             currencies,
+            bank_account,
         } => {
+            let bank_account = bank_account
+                .as_deref()
+                .map(|text| match text.split_once('/') {
+                    Some((bank_id, account_number)) => Ok(pb::BankAccountRef {
+                        bank_id: bank_id.to_owned(),
+                        account_number: account_number.to_owned(),
+                    }),
+                    None => Err(ClientError::Usage(
+                        "--bank-account: expected BANK_ID/ACCOUNT_NUMBER".into(),
+                    )),
+                })
+                .transpose()?;
             let password =
                 password(password_file.as_deref(), "choose a payment password: ").await?;
             let response = registration(&cli)
@@ -332,13 +453,14 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                     phone_number: phone.clone(),
                     password,
                     wallet_currencies: currencies.clone(),
-                    bank_account: None,
+                    bank_account,
                     idempotency_key: format!("register-{}", phone.trim_start_matches('+')),
                 })
                 .await
                 .map_err(|s| refused(&s))?
                 .into_inner();
             state.customer_id = Some(response.customer_id.clone());
+            state.phone = Some(phone.clone());
             state.save(&cli.dir)?;
             println!("registered customer {}", response.customer_id);
             Ok(ExitCode::SUCCESS)
@@ -519,6 +641,169 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Sms { phone, once } => {
+            let phone = phone
+                .clone()
+                .or_else(|| state.phone.clone())
+                .ok_or_else(|| {
+                    ClientError::Usage(
+                        "no phone number: pass --phone or run `ompp-wallet register`".into(),
+                    )
+                })?;
+            let (mut client, handset) = handset(&cli, &phone).await?;
+            let mut stream = client
+                .receive_messages(pb::ReceiveMessagesRequest {
+                    handset_id: handset.handset_id.clone(),
+                    handset_token: handset.handset_token.clone(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            println!("handset {phone} waiting for text messages (Ctrl-C to stop)");
+            while let Some(message) = stream.message().await.map_err(|s| refused(&s))? {
+                println!("SMS from {}: {}", message.sender, message.text);
+                acknowledge(&mut client, &handset, &message.message_id).await?;
+                if *once {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkout {
+            payment_id,
+            phone,
+            password_file,
+            code_from_sms,
+            yes,
+        } => {
+            let phone = phone
+                .clone()
+                .or_else(|| state.phone.clone())
+                .ok_or_else(|| {
+                    ClientError::Usage(
+                        "no phone number: pass --phone or run `ompp-wallet register`".into(),
+                    )
+                })?;
+            let mut gateway = GatewayServiceClient::new(
+                channel(&Target {
+                    url: &cli.server,
+                    ca: &cli.ca,
+                    identity: None,
+                })
+                .await?,
+            );
+            let view = gateway
+                .get_checkout_status(pb::GetCheckoutStatusRequest {
+                    payment_id: payment_id.clone(),
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner()
+                .checkout
+                .unwrap_or_default();
+            println!("CHECKOUT {}", view.payment_id);
+            println!("  pay      {}", view.merchant_name);
+            println!("  amount   {}", money(view.amount.as_ref()));
+            println!("  order    {}", view.merchant_reference);
+            if !*yes && !ask("pay? [y/N] ").await?.eq_ignore_ascii_case("y") {
+                println!("not paid");
+                return Ok(ExitCode::FAILURE);
+            }
+            // Listen on the handset before the code is sent, so that it cannot be missed.
+            let mut sms_stream = if *code_from_sms {
+                let (mut client, handset) = handset(&cli, &phone).await?;
+                let stream = client
+                    .receive_messages(pb::ReceiveMessagesRequest {
+                        handset_id: handset.handset_id.clone(),
+                        handset_token: handset.handset_token.clone(),
+                    })
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                Some((client, handset, stream))
+            } else {
+                None
+            };
+            let sent_after = unix_secs() - 1;
+            let password = password(password_file.as_deref(), "payment password: ").await?;
+            let sent = gateway
+                .submit_password(pb::SubmitPasswordRequest {
+                    payment_id: payment_id.clone(),
+                    phone_number: phone.clone(),
+                    password,
+                })
+                .await
+                .map_err(|s| refused(&s))?
+                .into_inner();
+            let view = sent.checkout.unwrap_or_default();
+            println!("a code was sent to {}", view.masked_phone_number);
+            loop {
+                let code = match &mut sms_stream {
+                    Some((client, handset, stream)) => loop {
+                        let message = stream
+                            .message()
+                            .await
+                            .map_err(|s| refused(&s))?
+                            .ok_or_else(|| {
+                                ClientError::Refused(
+                                    "the SMS center closed the handset stream".into(),
+                                )
+                            })?;
+                        acknowledge(client, handset, &message.message_id).await?;
+                        // The code is the first run of digits (OMPP-AUTH-010); older messages are skipped.
+                        if message
+                            .submitted_at
+                            .as_ref()
+                            .is_some_and(|t| t.seconds >= sent_after)
+                        {
+                            println!("SMS received; using its code");
+                            break message
+                                .text
+                                .chars()
+                                .skip_while(|c| !c.is_ascii_digit())
+                                .take_while(char::is_ascii_digit)
+                                .collect::<String>();
+                        }
+                    },
+                    None => ask("authorization code from the SMS: ").await?,
+                };
+                let result = gateway
+                    .submit_authorization_code(pb::SubmitAuthorizationCodeRequest {
+                        payment_id: payment_id.clone(),
+                        session_token: sent.session_token.clone(),
+                        authorization_code: code,
+                    })
+                    .await;
+                match result {
+                    Ok(response) => {
+                        let view = response.into_inner().checkout.unwrap_or_default();
+                        println!("outcome: {}", status(view.status));
+                        if view.failure_reason != 0 {
+                            println!("reason:  {}", reason(view.failure_reason));
+                        }
+                        if let Some(r) = &view.receipt {
+                            println!("{}", receipt(r));
+                        }
+                        let settled = view.status == pb::PaymentStatus::Settled as i32;
+                        return Ok(if settled {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::FAILURE
+                        });
+                    }
+                    Err(s) => {
+                        let again = sms_stream.is_none()
+                            && ompp::error::ProtocolError::from_status(&s).is_ok_and(|e| {
+                                e.reason == pb::ErrorReason::AuthorizationCodeIncorrect
+                            });
+                        println!("refused: {}", describe(&s));
+                        if !again {
+                            return Ok(ExitCode::FAILURE);
+                        }
+                    }
+                }
+            }
         }
         Command::Decode { payload } => {
             let json = match ompp::payee_code::decode(payload) {

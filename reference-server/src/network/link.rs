@@ -69,7 +69,7 @@ impl NetworkLinkHandler {
 
 /// Whether settlement already ran: SETTLED, or FAILED after confirmation (e.g. insufficient
 /// funds), as opposed to failed before it (tries exceeded).
-fn settlement_done(state: &ompp::payment::PushPayment) -> bool {
+fn settlement_done(state: &crate::store::PaymentState) -> bool {
     match state.status() {
         pb::PaymentStatus::Settled => true,
         pb::PaymentStatus::Failed => state.failure_reason() != Some(pb::ErrorReason::TriesExceeded),
@@ -135,7 +135,15 @@ impl NetworkLinkService for NetworkLinkHandler {
                     return Ok(Settle::No);
                 }
                 let before = p.state.clone();
-                outcome = p.state.confirm(now, amount_matches, password_ok);
+                outcome = match p.state.push_mut() {
+                    Some(push) => push
+                        .confirm(now, amount_matches, password_ok)
+                        .map_err(ProtocolError::from),
+                    None => Err(ProtocolError::new(
+                        pb::ErrorReason::NotFound,
+                        "no such payment",
+                    )),
+                };
                 if p.state != before {
                     p.updated_at = now;
                 }
@@ -165,7 +173,7 @@ impl NetworkLinkService for NetworkLinkHandler {
             }
             Err(error) => {
                 tracing::info!(payment_id = %record.payment_id, reason = ?error.reason, "confirmation refused");
-                Err(ProtocolError::from(error).into())
+                Err(error.into())
             }
         }
     }
@@ -197,7 +205,13 @@ impl NetworkLinkService for NetworkLinkHandler {
             let mut outcome = Ok(());
             let record = store.update_payment(&id, None, &mut |p| {
                 let before = p.state.clone();
-                outcome = p.state.decline(now);
+                outcome = match p.state.push_mut() {
+                    Some(push) => push.decline(now).map_err(ProtocolError::from),
+                    None => Err(ProtocolError::new(
+                        pb::ErrorReason::NotFound,
+                        "no such payment",
+                    )),
+                };
                 if p.state != before {
                     p.updated_at = now;
                 }
@@ -209,7 +223,7 @@ impl NetworkLinkService for NetworkLinkHandler {
         if record.state.status() != payment.state.status() {
             self.network.changed(&record).await;
         }
-        outcome.map_err(ProtocolError::from)?;
+        outcome?;
         tracing::info!(payment_id = %record.payment_id, "payment declined by the customer");
         Ok(Response::new(pb::RelayDeclinePaymentResponse {
             response: Some(pb::DeclinePaymentResponse {

@@ -11,7 +11,7 @@ use ompp::proto::v1::merchant_payment_service_server::MerchantPaymentService;
 use ompp::requests::Request as _;
 use ompp::requests::merchant::{
     CancelPayment, CreatePayment, GetMerchantBalance, GetPayment, GetReceipt, IssuePayeeCode,
-    WatchPayment,
+    OpenCheckout, WatchPayment,
 };
 use ompp::types::{MerchantId, PaymentId, Role};
 use prost::Message;
@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 use super::{Network, payment_pb, receipt_pb};
 use crate::clock::random_id;
 use crate::errors::blocking;
-use crate::store::{Created, IdempotencyRecord, Owner, PaymentRecord, Settle};
+use crate::store::{Created, IdempotencyRecord, Owner, PaymentRecord, PaymentState, Settle};
 
 /// The merchant-facing service.
 #[derive(Debug, Clone)]
@@ -78,14 +78,6 @@ impl MerchantHandler {
     }
 }
 
-fn unsupported(what: &str) -> Status {
-    ProtocolError::new(
-        pb::ErrorReason::Unsupported,
-        format!("{what} is not implemented by this reference server yet"),
-    )
-    .into()
-}
-
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchPaymentResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -138,7 +130,7 @@ impl MerchantPaymentService for MerchantHandler {
             amount: create.amount,
             items: create.items.iter().map(|i| i.to_proto()).collect(),
             merchant_reference: create.merchant_reference.to_string(),
-            state,
+            state: PaymentState::Push(state),
             updated_at: now,
             transfer_id: None,
             settled_at: None,
@@ -309,7 +301,7 @@ impl MerchantPaymentService for MerchantHandler {
                 if record.state.status() == pb::PaymentStatus::Expired {
                     self.network.changed(&record).await;
                 }
-                Err(ProtocolError::from(error).into())
+                Err(error.into())
             }
         }
     }
@@ -344,9 +336,12 @@ impl MerchantPaymentService for MerchantHandler {
 
     async fn open_checkout(
         &self,
-        _: Request<pb::OpenCheckoutRequest>,
+        request: Request<pb::OpenCheckoutRequest>,
     ) -> Result<Response<pb::OpenCheckoutResponse>, Status> {
-        Err(unsupported("flow C (online checkout)"))
+        let open = OpenCheckout::parse(request.get_ref())?;
+        self.authorize(&request, &open.merchant_id).await?;
+        let response = self.network.open_checkout(open, request.get_ref()).await?;
+        Ok(Response::new(response))
     }
 
     async fn get_merchant_balance(

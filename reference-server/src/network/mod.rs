@@ -1,6 +1,7 @@
 //! The network server: merchant-facing payment service, registration, and the network end of
 //! the secure link (with its firewall). It owns the databases and the ledger.
 
+mod gateway;
 mod link;
 mod merchant;
 mod payee;
@@ -9,13 +10,15 @@ mod registration;
 use std::sync::Arc;
 
 use ompp::error::ProtocolError;
-use ompp::payment::PushPayment;
 use ompp::proto::v1 as pb;
+use ompp::proto::v1::bank_processor_service_client::BankProcessorServiceClient;
 use ompp::proto::v1::mobile_link_service_client::MobileLinkServiceClient;
+use ompp::proto::v1::sms_center_service_client::SmsCenterServiceClient;
 use ompp::types::{MerchantId, PaymentId};
 use tokio::sync::broadcast;
 use tonic::transport::Channel;
 
+pub use gateway::GatewayHandler;
 pub use link::NetworkLinkHandler;
 pub use merchant::MerchantHandler;
 pub use payee::{CodeLocation, PayeeCodeKeys};
@@ -51,6 +54,14 @@ struct Inner {
     payee_keys: PayeeCodeKeys,
     /// Country and city written into payee codes.
     code_location: CodeLocation,
+    /// Key of the authorization codes' keyed hash (OMPP-AUTH-006).
+    code_key: [u8; 32],
+    /// The SMS center, for authorization codes.
+    sms: Option<SmsCenterServiceClient<Channel>>,
+    /// The bank processor, for checkout transfers.
+    bank: Option<BankProcessorServiceClient<Channel>>,
+    /// Base of the hosted payment page addresses.
+    gateway_url: String,
 }
 
 /// What the network server needs to run.
@@ -74,6 +85,14 @@ pub struct NetworkParts {
     pub payee_keys: PayeeCodeKeys,
     /// Country and city written into payee codes.
     pub code_location: CodeLocation,
+    /// Key of the authorization codes' keyed hash.
+    pub code_key: [u8; 32],
+    /// The SMS center.
+    pub sms: Option<SmsCenterServiceClient<Channel>>,
+    /// The bank processor.
+    pub bank: Option<BankProcessorServiceClient<Channel>>,
+    /// Base of the hosted payment page addresses (`https://...`).
+    pub gateway_url: String,
 }
 
 impl Network {
@@ -94,6 +113,10 @@ impl Network {
                 events,
                 payee_keys: parts.payee_keys,
                 code_location: parts.code_location,
+                code_key: parts.code_key,
+                sms: parts.sms,
+                bank: parts.bank,
+                gateway_url: parts.gateway_url,
             }),
         }
     }
@@ -324,7 +347,7 @@ pub fn receipt_pb(record: &PaymentRecord, merchant_name: &str) -> Option<pb::Rec
 
 /// The wire form of a stored payment.
 pub fn payment_pb(record: &PaymentRecord, merchant_name: &str) -> pb::Payment {
-    let state: &PushPayment = &record.state;
+    let state = &record.state;
     pb::Payment {
         payment_id: record.payment_id.to_string(),
         flow: record.flow.into(),

@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 use super::Network;
 use crate::clock::random_id;
 use crate::errors::{blocking, internal};
-use crate::store::{Created, IdempotencyRecord, Owner, PayeeCodeRecord, PaymentRecord, Settle};
+use crate::store::{
+    Created, IdempotencyRecord, Owner, PayeeCodeRecord, PaymentRecord, PaymentState, Settle,
+};
 
 /// The operation center's payee-code signing key, and every key whose codes it still accepts.
 #[derive(Debug)]
@@ -187,7 +189,7 @@ impl Network {
                     amount,
                     items: Vec::new(),
                     merchant_reference: issue.merchant_reference.to_string(),
-                    state,
+                    state: PaymentState::Push(state),
                     updated_at: now,
                     transfer_id: None,
                     settled_at: None,
@@ -403,7 +405,15 @@ impl Network {
                     let mut outcome = Ok(());
                     let result = store.update_payment(&id, Some(&idempotency), &mut |p| {
                         let before = p.state.clone();
-                        outcome = p.state.confirm(now, true, password_ok);
+                        outcome = match p.state.push_mut() {
+                            Some(push) => push
+                                .confirm(now, true, password_ok)
+                                .map_err(ProtocolError::from),
+                            None => Err(ProtocolError::new(
+                                pb::ErrorReason::NotFound,
+                                "no such payee code payment",
+                            )),
+                        };
                         if p.state != before {
                             p.updated_at = now;
                         }
@@ -423,7 +433,7 @@ impl Network {
                 {
                     self.changed(&record).await;
                 }
-                outcome.map_err(ProtocolError::from)?;
+                outcome?;
                 record
             }
             // A static code: a new payment, created settled or not at all (OMPP-FLB-009).
@@ -448,7 +458,7 @@ impl Network {
                     amount: submit.amount,
                     items: Vec::new(),
                     merchant_reference: code.reference.to_string(),
-                    state,
+                    state: PaymentState::Push(state),
                     updated_at: now,
                     transfer_id: None,
                     settled_at: None,

@@ -7,6 +7,8 @@
 
 pub mod sqlite;
 
+use ompp::checkout::Checkout;
+use ompp::error::ProtocolError;
 use ompp::money::{Amount, Currency, Money};
 use ompp::payment::PushPayment;
 use ompp::proto::v1 as pb;
@@ -104,14 +106,130 @@ pub struct PaymentRecord {
     pub items: Vec<pb::LineItem>,
     /// The merchant's reference.
     pub merchant_reference: String,
-    /// Status, expiry, attempts, failure reason.
-    pub state: PushPayment,
+    /// Status, expiry, attempts, failure reason: the flow's state machine.
+    pub state: PaymentState,
     /// Last status change.
     pub updated_at: UnixMillis,
     /// The ledger transfer that settled it.
     pub transfer_id: Option<String>,
     /// When it settled.
     pub settled_at: Option<UnixMillis>,
+}
+
+/// The state machine of a payment: flow A and B payments follow `PushPayment`, flow C
+/// checkouts `Checkout`. The accessors are what every flow has in common.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentState {
+    /// Flows A and B.
+    Push(PushPayment),
+    /// Flow C.
+    Checkout(Checkout),
+}
+
+impl PaymentState {
+    /// The payment's status.
+    pub fn status(&self) -> pb::PaymentStatus {
+        match self {
+            Self::Push(p) => p.status(),
+            Self::Checkout(c) => c.status(),
+        }
+    }
+
+    /// When it was created.
+    pub fn created_at(&self) -> UnixMillis {
+        match self {
+            Self::Push(p) => p.created_at(),
+            Self::Checkout(c) => c.created_at(),
+        }
+    }
+
+    /// When it expires if the customer does not act.
+    pub fn expires_at(&self) -> UnixMillis {
+        match self {
+            Self::Push(p) => p.expires_at(),
+            Self::Checkout(c) => c.expires_at(),
+        }
+    }
+
+    /// Password attempts (flows A, B) or code entries (flow C) left.
+    pub fn attempts_left(&self) -> u32 {
+        match self {
+            Self::Push(p) => p.attempts_left(),
+            Self::Checkout(c) => c.code_attempts_left(),
+        }
+    }
+
+    /// Why it ended, if it ended other than settled.
+    pub fn failure_reason(&self) -> Option<pb::ErrorReason> {
+        match self {
+            Self::Push(p) => p.failure_reason(),
+            Self::Checkout(c) => c.failure_reason(),
+        }
+    }
+
+    /// Whether the status is final.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Self::Push(p) => p.is_terminal(),
+            Self::Checkout(c) => c.is_terminal(),
+        }
+    }
+
+    /// Expires it if its time has come; returns whether it changed.
+    pub fn expire_if_due(&mut self, now: UnixMillis) -> bool {
+        match self {
+            Self::Push(p) => p.expire_if_due(now),
+            Self::Checkout(c) => c.expire_if_due(now),
+        }
+    }
+
+    /// The merchant cancels it.
+    pub fn cancel(&mut self, now: UnixMillis) -> Result<(), ProtocolError> {
+        match self {
+            Self::Push(p) => p.cancel(now).map_err(ProtocolError::from),
+            Self::Checkout(c) => c.cancel(now).map_err(ProtocolError::from),
+        }
+    }
+
+    /// Settlement succeeded.
+    pub fn mark_settled(&mut self) -> Result<(), ProtocolError> {
+        match self {
+            Self::Push(p) => p.mark_settled().map_err(ProtocolError::from),
+            Self::Checkout(c) => c.mark_settled().map_err(ProtocolError::from),
+        }
+    }
+
+    /// Settlement failed for `reason`.
+    pub fn mark_failed(&mut self, reason: pb::ErrorReason) -> Result<(), ProtocolError> {
+        match self {
+            Self::Push(p) => p.mark_failed(reason).map_err(ProtocolError::from),
+            Self::Checkout(c) => c.mark_failed(reason).map_err(ProtocolError::from),
+        }
+    }
+
+    /// The flow A/B machine, if this is one.
+    pub fn push_mut(&mut self) -> Option<&mut PushPayment> {
+        match self {
+            Self::Push(p) => Some(p),
+            Self::Checkout(_) => None,
+        }
+    }
+
+    /// The flow C machine, if this is one.
+    pub fn checkout(&self) -> Option<&Checkout> {
+        match self {
+            Self::Checkout(c) => Some(c),
+            Self::Push(_) => None,
+        }
+    }
+
+    /// The flow C machine, mutably, if this is one.
+    pub fn checkout_mut(&mut self) -> Option<&mut Checkout> {
+        match self {
+            Self::Checkout(c) => Some(c),
+            Self::Push(_) => None,
+        }
+    }
 }
 
 /// An issued payee code, as the network server remembers it.
@@ -213,6 +331,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Created<CustomerId>, StoreError>;
     /// A customer by id.
     fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError>;
+    /// A customer by registered phone number (the online identity of flow C).
+    fn customer_by_phone(&self, phone: &str) -> Result<Option<CustomerRecord>, StoreError>;
+    /// Checkouts whose bank transfer outcome is not known yet (status `CONFIRMED`).
+    fn processing_checkouts(&self) -> Result<Vec<PaymentId>, StoreError>;
     /// Pairs a device. Idempotent by `idempotency`.
     fn pair_device(
         &self,
@@ -269,7 +391,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         scope: &str,
         key: &str,
     ) -> Result<Option<(Vec<u8>, String)>, StoreError>;
-    /// Payments of a customer that are waiting for the customer, oldest first.
+    /// Flow A payments of a customer that are waiting for the customer, oldest first.
     fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError>;
     /// Payments not terminal and not confirmed whose expiry is at or before `now`.
     fn due_payments(&self, now: UnixMillis) -> Result<Vec<PaymentId>, StoreError>;

@@ -75,7 +75,14 @@ CREATE TABLE IF NOT EXISTS payments (
     attempts_left       INTEGER NOT NULL,
     failure_reason      INTEGER,            -- ompp.v1.ErrorReason
     transfer_id         TEXT,
-    settled_at          INTEGER
+    settled_at          INTEGER,
+    -- Flow C only (NULL otherwise): the checkout step, the current authorization code's keyed
+    -- hash and validity, and the digest of the session token. Never the code itself.
+    checkout_step       INTEGER,            -- ompp.v1.CheckoutStep
+    code_mac            BLOB,
+    code_issued_at      INTEGER,
+    code_expires_at     INTEGER,
+    token_digest        BLOB
 );
 CREATE INDEX IF NOT EXISTS payments_pending ON payments(customer_id, status);
 

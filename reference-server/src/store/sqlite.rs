@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use ompp::authcode::StoredCode;
+use ompp::checkout::{Checkout, CheckoutParts};
 use ompp::money::{Amount, Currency, Money};
 use ompp::payment::PushPayment;
 use ompp::proto::v1 as pb;
@@ -17,11 +19,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
     Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner,
-    PayeeCodeRecord, PaymentRecord, Settle, Store, StoreError,
+    PayeeCodeRecord, PaymentRecord, PaymentState, Settle, Store, StoreError,
 };
 
 /// Version of `schema.sql`, stamped into the database (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -288,7 +290,8 @@ fn settle_in(tx: &Transaction<'_>, record: &mut PaymentRecord) -> Result<(), Sto
 }
 
 const PAYMENT_COLUMNS: &str = "payment_id, flow, merchant_id, customer_id, currency, amount, items, merchant_reference,
-     status, created_at, expires_at, updated_at, attempts_left, failure_reason, transfer_id, settled_at";
+     status, created_at, expires_at, updated_at, attempts_left, failure_reason, transfer_id, settled_at,
+     checkout_step, code_mac, code_issued_at, code_expires_at, token_digest";
 
 fn payment_from_row(
     row: &rusqlite::Row<'_>,
@@ -309,6 +312,11 @@ fn payment_from_row(
     let failure_reason: Option<i32> = row.get(13)?;
     let transfer_id: Option<String> = row.get(14)?;
     let settled_at: Option<i64> = row.get(15)?;
+    let checkout_step: Option<i32> = row.get(16)?;
+    let code_mac: Option<Vec<u8>> = row.get(17)?;
+    let code_issued_at: Option<i64> = row.get(18)?;
+    let code_expires_at: Option<i64> = row.get(19)?;
+    let token_digest: Option<Vec<u8>> = row.get(20)?;
     Ok((|| {
         let currency = Currency::from_code(&currency).map_err(corrupt)?;
         let status = pb::PaymentStatus::try_from(status).map_err(corrupt)?;
@@ -316,17 +324,52 @@ fn payment_from_row(
             .map(pb::ErrorReason::try_from)
             .transpose()
             .map_err(corrupt)?;
-        let state = PushPayment::restore(
-            status,
-            UnixMillis(created_at),
-            UnixMillis(expires_at),
-            attempts_left,
-            failure_reason,
-        )
-        .map_err(corrupt)?;
+        let flow = pb::PaymentFlow::try_from(flow).map_err(corrupt)?;
+        let state = if flow == pb::PaymentFlow::Checkout {
+            let step =
+                pb::CheckoutStep::try_from(checkout_step.unwrap_or_default()).map_err(corrupt)?;
+            let code = match (code_mac, code_issued_at, code_expires_at) {
+                (Some(mac), Some(issued), Some(expires)) => {
+                    let mac: [u8; 32] = mac.try_into().map_err(|_| corrupt("code mac length"))?;
+                    Some(StoredCode::restore(
+                        mac,
+                        UnixMillis(issued),
+                        UnixMillis(expires),
+                    ))
+                }
+                _ => None,
+            };
+            let token_digest = token_digest
+                .map(|d| <[u8; 32]>::try_from(d).map_err(|_| corrupt("token digest length")))
+                .transpose()?;
+            PaymentState::Checkout(
+                Checkout::restore(CheckoutParts {
+                    status,
+                    step,
+                    created_at: UnixMillis(created_at),
+                    expires_at: UnixMillis(expires_at),
+                    failure_reason,
+                    code_attempts_left: attempts_left,
+                    code,
+                    token_digest,
+                })
+                .map_err(corrupt)?,
+            )
+        } else {
+            PaymentState::Push(
+                PushPayment::restore(
+                    status,
+                    UnixMillis(created_at),
+                    UnixMillis(expires_at),
+                    attempts_left,
+                    failure_reason,
+                )
+                .map_err(corrupt)?,
+            )
+        };
         Ok(PaymentRecord {
             payment_id: PaymentId::parse(&payment_id).map_err(corrupt)?,
-            flow: pb::PaymentFlow::try_from(flow).map_err(corrupt)?,
+            flow,
             merchant_id: MerchantId::parse(&merchant_id).map_err(corrupt)?,
             customer_id: customer_id
                 .map(|c| CustomerId::parse(&c).map_err(corrupt))
@@ -381,15 +424,14 @@ fn load_payee_code(
 }
 
 fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result<(), StoreError> {
-    let sql = if insert {
-        format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-        )
-    } else {
-        format!(
-            "REPLACE INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-        )
-    };
+    let checkout = p.state.checkout().map(Checkout::parts);
+    // One placeholder per column, so the two lists cannot drift apart.
+    let placeholders = (1..=PAYMENT_COLUMNS.split(',').count())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let verb = if insert { "INSERT" } else { "REPLACE" };
+    let sql = format!("{verb} INTO payments ({PAYMENT_COLUMNS}) VALUES ({placeholders})");
     tx.execute(
         &sql,
         params![
@@ -409,6 +451,19 @@ fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result
             p.state.failure_reason().map(i32::from),
             p.transfer_id,
             p.settled_at.map(|t| t.0),
+            checkout.as_ref().map(|c| i32::from(c.step)),
+            checkout
+                .as_ref()
+                .and_then(|c| c.code.as_ref().map(|code| code.mac().to_vec())),
+            checkout
+                .as_ref()
+                .and_then(|c| c.code.as_ref().map(|code| code.issued_at().0)),
+            checkout
+                .as_ref()
+                .and_then(|c| c.code.as_ref().map(|code| code.expires_at().0)),
+            checkout
+                .as_ref()
+                .and_then(|c| c.token_digest.map(|d| d.to_vec())),
         ],
     )?;
     Ok(())
@@ -592,6 +647,36 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    fn customer_by_phone(&self, phone: &str) -> Result<Option<CustomerRecord>, StoreError> {
+        let id: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT customer_id FROM customers WHERE phone_number = ?1",
+                params![phone],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => self.customer(&CustomerId::parse(&id).map_err(corrupt)?),
+            None => Ok(None),
+        }
+    }
+
+    fn processing_checkouts(&self) -> Result<Vec<PaymentId>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT payment_id FROM payments WHERE flow = ?1 AND status = ?2")?;
+        let rows = stmt.query_map(
+            params![
+                i32::from(pb::PaymentFlow::Checkout),
+                i32::from(pb::PaymentStatus::Confirmed)
+            ],
+            |row| row.get::<_, String>(0),
+        )?;
+        rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
+            .collect()
+    }
+
     fn pair_device(
         &self,
         device_id: &DeviceId,
@@ -761,13 +846,14 @@ impl Store for SqliteStore {
     fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError> {
         let conn = self.lock();
         let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE customer_id = ?1 AND status = ?2 ORDER BY created_at"
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE customer_id = ?1 AND status = ?2 AND flow = ?3 ORDER BY created_at"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![
                 customer.as_str(),
-                i32::from(pb::PaymentStatus::PendingCustomer)
+                i32::from(pb::PaymentStatus::PendingCustomer),
+                i32::from(pb::PaymentFlow::Push)
             ],
             payment_from_row,
         )?;

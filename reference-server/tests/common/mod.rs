@@ -50,6 +50,9 @@ fn config(dir: &std::path::Path) -> Config {
     config.network.link_listen = any;
     config.mobile.listen = any;
     config.mobile.link_listen = any;
+    config.bank.listen = any;
+    config.sms.listen = any;
+    config.sms.handset_listen = any;
     config.network.enrollment_tokens = vec![EnrollmentTokenConfig {
         token: ENROLLMENT_TOKEN.to_owned(),
         merchant_id: "M-2001".to_owned(),
@@ -306,4 +309,97 @@ pub async fn next_event(
         .expect("stream ended")
         .event
         .expect("empty event")
+}
+
+/// Flow C helpers: a customer with a bank account at the reference bank processor, the
+/// gateway, and the customer's handset at the SMS center.
+impl Center {
+    /// Registers a customer whose bank account is the reference bank's `DEMO0001` (500.00 EUR).
+    pub async fn bank_customer(&self, phone: &str) -> String {
+        self.registration()
+            .await
+            .register_customer(pb::RegisterCustomerRequest {
+                display_name: "Cai".into(),
+                phone_number: phone.into(),
+                password: PASSWORD.into(),
+                wallet_currencies: vec![],
+                bank_account: Some(pb::BankAccountRef {
+                    bank_id: "OMPPBANK".into(),
+                    account_number: "DEMO0001".into(),
+                }),
+                idempotency_key: format!("reg-{}", &phone[1..]),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .customer_id
+    }
+
+    pub async fn gateway(
+        &self,
+    ) -> ompp::proto::v1::gateway_service_client::GatewayServiceClient<Channel> {
+        let ca = self.pki.operator_ca.cert_pem();
+        let channel = self
+            .channel(self.running().network_addr, &ca, None)
+            .await
+            .unwrap();
+        ompp::proto::v1::gateway_service_client::GatewayServiceClient::new(channel)
+    }
+
+    /// A handset registered for `phone`, with its message stream open.
+    pub async fn handset(&self, phone: &str) -> Handset {
+        let ca = self.pki.operator_ca.cert_pem();
+        let addr = self.running().sms.as_ref().map(|s| s.handset_addr);
+        let channel = self.channel(addr, &ca, None).await.unwrap();
+        let mut client =
+            ompp::proto::v1::handset_service_client::HandsetServiceClient::new(channel);
+        let registered = client
+            .register_handset(pb::RegisterHandsetRequest {
+                phone_number: phone.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let stream = client
+            .receive_messages(pb::ReceiveMessagesRequest {
+                handset_id: registered.handset_id.clone(),
+                handset_token: registered.handset_token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Handset { stream }
+    }
+
+    /// The reference bank's balance of `account`, in minor units.
+    pub fn bank_balance(&self, account: &str) -> i64 {
+        self.running()
+            .bank
+            .as_ref()
+            .unwrap()
+            .balance(account)
+            .unwrap()
+            .unwrap()
+    }
+}
+
+pub struct Handset {
+    pub stream: tonic::Streaming<pb::ReceiveMessagesResponse>,
+}
+
+impl Handset {
+    /// The next SMS's authorization code: its first run of digits (OMPP-AUTH-010).
+    pub async fn next_code(&mut self) -> String {
+        let message = tokio::time::timeout(Duration::from_secs(10), self.stream.message())
+            .await
+            .expect("no SMS within 10 s")
+            .unwrap()
+            .expect("handset stream ended");
+        message
+            .text
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect()
+    }
 }
