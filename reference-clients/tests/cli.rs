@@ -315,10 +315,7 @@ async fn an_online_checkout_with_the_code_from_the_handset() {
     ])));
     assert!(paid.contains("pay      Sample Merchant"), "{paid}");
     assert!(paid.contains("amount   49.90 EUR"), "{paid}");
-    assert!(
-        paid.contains("a code was sent to +49*********70"),
-        "{paid}"
-    );
+    assert!(paid.contains("a code was sent to +49*********70"), "{paid}");
     assert!(paid.contains("outcome: SETTLED"), "{paid}");
     assert!(paid.contains("TOTAL     49.90 EUR"), "{paid}");
 

@@ -118,23 +118,15 @@ impl BankStore {
         accounts: &[SeedAccount],
     ) -> Result<Self, BankError> {
         let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |row| row.get(0),
+        crate::store::prepare_database(&conn, include_str!("schema.sql"), SCHEMA_VERSION).map_err(
+            |e| match e {
+                crate::store::StoreError::SchemaVersion { found, needed } => {
+                    BankError::SchemaVersion { found, needed }
+                }
+                crate::store::StoreError::Database(e) => BankError::Sqlite(e),
+                other => BankError::Corrupt(other.to_string()),
+            },
         )?;
-        if version != SCHEMA_VERSION && !(version == 0 && tables == 0) {
-            return Err(BankError::SchemaVersion {
-                found: version,
-                needed: SCHEMA_VERSION,
-            });
-        }
-        conn.execute_batch(include_str!("schema.sql"))?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seeded: Option<String> = tx

@@ -258,24 +258,8 @@ impl SmsStore {
     }
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
-        // WAL with FULL sync: a message is on disk before SubmitMessage answers (OMPP-SMS-003).
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let tables: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |row| row.get(0),
-        )?;
-        if version != SCHEMA_VERSION && !(version == 0 && tables == 0) {
-            return Err(StoreError::SchemaVersion {
-                found: version,
-                needed: SCHEMA_VERSION,
-            });
-        }
-        conn.execute_batch(include_str!("schema.sql"))?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // A message is on disk before SubmitMessage answers (OMPP-SMS-003).
+        crate::store::prepare_database(&conn, include_str!("schema.sql"), SCHEMA_VERSION)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -51,6 +51,35 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Prepares an SQLite connection that holds durable state, the same way for every party: WAL
+/// with `synchronous=FULL` (a committed transaction survives a crash or power loss), a busy
+/// timeout, and the schema: a database stamped with another schema version is refused rather
+/// than used, a new one gets `schema` and is stamped with `version`.
+pub fn prepare_database(
+    conn: &rusqlite::Connection,
+    schema: &str,
+    version: i64,
+) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |row| row.get(0),
+    )?;
+    if found != version && !(found == 0 && tables == 0) {
+        return Err(StoreError::SchemaVersion {
+            found,
+            needed: version,
+        });
+    }
+    conn.execute_batch(schema)?;
+    conn.pragma_update(None, "user_version", version)?;
+    Ok(())
+}
+
 /// Who owns a ledger account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
