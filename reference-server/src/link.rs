@@ -1,6 +1,7 @@
 //! Both ends of the secure link: building envelopes, and the firewall in front of every
 //! received link message.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ompp::error::ProtocolError;
@@ -61,6 +62,8 @@ enveloped!(PushPaymentRequest, PushNotice, ListPendingRequests);
 pub struct LinkGuard {
     firewall: Arc<Mutex<Firewall>>,
     clock: Arc<dyn Clock>,
+    /// Decisions per peer and outcome (OMPP-LINK-009).
+    per_peer: Arc<Mutex<BTreeMap<(String, &'static str), u64>>>,
 }
 
 impl LinkGuard {
@@ -69,7 +72,22 @@ impl LinkGuard {
         Self {
             firewall: Arc::new(Mutex::new(firewall)),
             clock,
+            per_peer: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// Counts one decision for `peer` (OMPP-LINK-009).
+    fn count(&self, peer: &PartyIdentity, outcome: &'static str) {
+        let mut counts = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry((peer.to_string(), outcome)).or_default() += 1;
+    }
+
+    /// The decisions so far per peer identity and outcome (`accepted` or a rejection label).
+    pub fn peer_counts(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.per_peer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn firewall(&self) -> std::sync::MutexGuard<'_, Firewall> {
@@ -98,6 +116,7 @@ impl LinkGuard {
         let now = self.clock.now();
         let admitted = self.firewall().admit(&peer, size, now).map_err(|rejection| {
             tracing::warn!(rpc, %peer, size, rejection = rejection.label(), "firewall rejected a link message");
+            self.count(&peer, rejection.label());
             ProtocolError::from(rejection)
         })?;
         let parsed = match R::parse(request.get_ref()) {
@@ -105,6 +124,7 @@ impl LinkGuard {
             Err(invalid) => {
                 self.firewall().reject_invalid_envelope(admitted);
                 tracing::warn!(rpc, %peer, "firewall rejected a malformed link message");
+                self.count(&peer, "invalid_envelope");
                 return Err(invalid.into());
             }
         };
@@ -120,9 +140,12 @@ impl LinkGuard {
                     rejection = rejection.label(),
                     "firewall rejected a link message"
                 );
+                self.count(&peer, rejection.label());
                 ProtocolError::from(rejection)
             })?;
+        // OMPP-LINK-009: every decision is counted per peer and logged (never the payload).
         tracing::debug!(rpc, %peer, message_id = %envelope.message_id, "link message accepted");
+        self.count(&peer, "accepted");
         Ok(parsed)
     }
 

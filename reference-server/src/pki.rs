@@ -228,10 +228,16 @@ impl Ca {
         params
             .subject_alt_names
             .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        // OMPP-TLS-005: clients (merchant, device) clientAuth, servers (bank, SMS center)
+        // serverAuth, the network and mobile servers, which are both, both.
+        params.extended_key_usages = match identity.role() {
+            Role::Merchant | Role::Device => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            Role::Bank | Role::Sms => vec![ExtendedKeyUsagePurpose::ServerAuth],
+            _ => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        };
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_der: cert.der().clone(),

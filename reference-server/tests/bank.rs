@@ -492,7 +492,7 @@ async fn a_peer_that_is_not_allow_listed_is_refused() {
     let bank = Bank::start().await;
     // The bank's own identity chains to the operator CA but is not on the allow-list.
     let mut intruder = bank
-        .client_as(&bank.pki.bank, Duration::from_secs(20))
+        .client_as(&bank.pki.mobile, Duration::from_secs(20))
         .await;
     let before = bank.balances();
     let status = intruder

@@ -135,18 +135,26 @@ fn every_dev_leaf_carries_its_identity() {
 #[test]
 fn every_dev_leaf_verifies_against_its_issuer_only() {
     let pki = dev_pki();
-    for (name, issued, _, by_link_ca, server_sans) in leaves(pki) {
+    for (name, issued, identity, by_link_ca, server_sans) in leaves(pki) {
         let (issuer, other) = if by_link_ca {
             (&pki.link_ca, &pki.operator_ca)
         } else {
             (&pki.operator_ca, &pki.link_ca)
         };
         let cert = &issued.cert_der;
-        assert_eq!(verify_client(issuer, cert), Ok(()), "{name} as client");
-        assert!(
-            is_unknown_issuer(verify_client(other, cert)),
-            "{name} as client, other CA"
-        );
+        // Servers (bank, SMS center) are not clients (OMPP-TLS-005): refused even by their CA.
+        if matches!(identity.role(), Role::Bank | Role::Sms) {
+            assert!(
+                verify_client(issuer, cert).is_err(),
+                "{name} must not be a client"
+            );
+        } else {
+            assert_eq!(verify_client(issuer, cert), Ok(()), "{name} as client");
+            assert!(
+                is_unknown_issuer(verify_client(other, cert)),
+                "{name} as client, other CA"
+            );
+        }
         if server_sans {
             for host in ["localhost", "127.0.0.1", "::1"] {
                 assert_eq!(
@@ -198,14 +206,24 @@ fn dev_cas_are_distinct_and_named() {
 }
 
 #[test]
-fn dev_leaves_are_valid_825_days_with_both_ekus() {
+fn dev_leaves_are_valid_825_days_with_the_ekus_of_their_role() {
     let pki = dev_pki();
-    for (name, issued, _, _, _) in leaves(pki) {
+    for (name, issued, identity, _, _) in leaves(pki) {
         let (_, cert) = x509_parser::parse_x509_certificate(&issued.cert_der).unwrap();
         let days = cert.validity().time_to_expiration().unwrap().whole_days();
         assert!((824..=825).contains(&days), "{name}: {days} days");
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
-        assert!(eku.server_auth && eku.client_auth, "{name}");
+        // OMPP-TLS-005: clients clientAuth, servers serverAuth, network and mobile both.
+        let (server, client) = match identity.role() {
+            Role::Merchant | Role::Device => (false, true),
+            Role::Bank | Role::Sms => (true, false),
+            _ => (true, true),
+        };
+        assert_eq!(
+            (eku.server_auth, eku.client_auth),
+            (server, client),
+            "{name}"
+        );
         let ku = cert.key_usage().unwrap().unwrap().value;
         assert!(ku.digital_signature() && !ku.key_cert_sign(), "{name}");
         assert!(!cert.is_ca(), "{name}");

@@ -46,12 +46,37 @@ async fn merchant_calls_need_a_merchant_certificate() {
         reason(anonymous.get_merchant_balance(balance_request()).await),
         R::UnauthenticatedPeer
     );
-    // A valid certificate of another role (the bank processor's) is not a merchant.
-    let mut bank = center.merchant_as(&center.pki.bank).await;
+    // A valid certificate of another role (the mobile server's) is not a merchant.
+    let mut other = center.merchant_as(&center.pki.mobile).await;
     assert_eq!(
-        reason(bank.get_merchant_balance(balance_request()).await),
+        reason(other.get_merchant_balance(balance_request()).await),
         R::PeerNotAllowed
     );
+    // OMPP-TLS-005: a certificate without clientAuth (the bank processor's, a server's) is
+    // refused as a client at the handshake: no answer at all.
+    let bank = &center.pki.bank;
+    let outcome = match center
+        .channel(
+            center.running().network_addr,
+            &ca,
+            Some((&bank.cert_pem, &bank.key_pem)),
+        )
+        .await
+    {
+        Err(_) => None,
+        Ok(channel) => Some(
+            MerchantPaymentServiceClient::new(channel)
+                .get_merchant_balance(balance_request())
+                .await,
+        ),
+    };
+    if let Some(result) = outcome {
+        let status = result.expect_err("a server certificate must not authenticate a client");
+        assert!(
+            ompp::error::ProtocolError::from_status(&status).is_err(),
+            "{status:?}"
+        );
+    }
 }
 
 /// A certificate the operator CA did not issue, or one that is expired, never gets a call
@@ -320,4 +345,28 @@ async fn the_firewall_refuses_strangers_replays_and_stale_messages() {
         (1, 2, 1, 1)
     );
     assert!(counters.accepted >= 1);
+    // OMPP-LINK-009: per peer, too.
+    let per_peer = center
+        .running()
+        .network
+        .as_ref()
+        .unwrap()
+        .firewall_peer_counts();
+    assert_eq!(
+        per_peer.get(&("ompp://mobile/MS-2".to_owned(), "peer_not_allowed")),
+        Some(&1)
+    );
+    assert_eq!(
+        per_peer.get(&("ompp://mobile/MS-1".to_owned(), "replay")),
+        Some(&1)
+    );
+    assert_eq!(
+        per_peer.get(&("ompp://mobile/MS-1".to_owned(), "stale")),
+        Some(&2)
+    );
+    assert!(
+        per_peer
+            .get(&("ompp://mobile/MS-1".to_owned(), "accepted"))
+            .is_some_and(|n| *n >= 1)
+    );
 }

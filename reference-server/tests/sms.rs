@@ -571,7 +571,7 @@ async fn the_unavailable_fault_can_come_from_the_configuration() {
 async fn only_allow_listed_identities_may_submit() {
     let center = Center::start().await;
     // OMPP-TLS-010: the bank processor's certificate is valid but not allowed here.
-    let mut bank = center.center_as(&center.pki.bank).await;
+    let mut bank = center.center_as(&center.pki.mobile).await;
     assert_eq!(
         reason(submit(&mut bank, message("bank-1", PHONE, "hello")).await),
         pb::ErrorReason::PeerNotAllowed

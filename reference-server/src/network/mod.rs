@@ -129,6 +129,11 @@ impl Network {
         self.inner.clock.now()
     }
 
+    /// The link firewall's decisions per peer and outcome (OMPP-LINK-009).
+    pub fn firewall_peer_counts(&self) -> std::collections::BTreeMap<(String, &'static str), u64> {
+        self.inner.guard.peer_counts()
+    }
+
     /// The link firewall's counters (for tests and operators).
     pub fn firewall_counters(&self) -> ompp::firewall::FirewallCounters {
         self.inner.guard.counters()
