@@ -140,6 +140,14 @@ pub enum Violation {
     /// A field that must be absent in this context is present.
     #[error("must not be set here")]
     NotAllowed,
+    /// The whole message is larger than allowed (reported at the empty path, OMPP-MSG-010).
+    #[error("message too large: {actual} bytes, at most {max}")]
+    MessageTooLarge {
+        /// Largest accepted encoded size.
+        max: usize,
+        /// Encoded size received.
+        actual: usize,
+    },
 }
 
 /// One invalid field: where, and what is wrong.

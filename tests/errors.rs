@@ -166,3 +166,28 @@ fn foreign_and_inconsistent_statuses_are_told_apart() {
         })
     );
 }
+
+/// OMPP-MSG-010: a request over 64 KiB is refused as a whole, with its own reason and code,
+/// before any field is looked at.
+#[test]
+fn oversized_requests_are_message_too_large() {
+    let big = pb::CreatePaymentRequest {
+        merchant_reference: "r".repeat(ompp::limits::MAX_REQUEST_BYTES),
+        ..Default::default()
+    };
+    let status: tonic::Status = CreatePayment::parse(&big).unwrap_err().into();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    let error = ProtocolError::from_status(&status).unwrap();
+    assert_eq!(error.reason, ErrorReason::MessageTooLarge);
+    assert!(error.field_violations.is_empty());
+    // Just under the limit is judged field by field as usual.
+    let under = pb::CreatePaymentRequest {
+        merchant_reference: "r".repeat(ompp::limits::MAX_REQUEST_BYTES - 16),
+        ..Default::default()
+    };
+    let status: tonic::Status = CreatePayment::parse(&under).unwrap_err().into();
+    assert_eq!(
+        ProtocolError::from_status(&status).unwrap().reason,
+        ErrorReason::InvalidField
+    );
+}

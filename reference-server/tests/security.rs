@@ -370,3 +370,25 @@ async fn the_firewall_refuses_strangers_replays_and_stale_messages() {
             .is_some_and(|n| *n >= 1)
     );
 }
+
+/// OMPP-MSG-010 over the wire: a 100 KiB request gets MESSAGE_TOO_LARGE and has no effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_with_their_own_reason() {
+    let center = Center::start().await;
+    let ana = center.customer("+4915100000104", 0).await;
+    let mut merchant = center.merchant().await;
+    let mut big = create(&ana.customer_id, 100, "k-big");
+    big.merchant_reference = "r".repeat(100 * 1024);
+    let status = merchant.create_payment(big).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(reason::<()>(Err(status)), R::MessageTooLarge);
+    // Nothing was created under the key: the same key with a normal request is a new payment.
+    let payment = merchant
+        .create_payment(create(&ana.customer_id, 100, "k-big"))
+        .await
+        .unwrap();
+    assert_eq!(
+        payment.into_inner().payment.unwrap().status,
+        pb::PaymentStatus::PendingCustomer as i32
+    );
+}

@@ -14,7 +14,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::ERROR_DOMAIN;
 use super::catalogue::{from_wire_name, info, wire_name};
 use crate::proto::v1::ErrorReason;
-use crate::validation::ValidationError;
+use crate::validation::{ValidationError, Violation};
 
 /// One invalid field as carried by `google.rpc.BadRequest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +155,17 @@ impl From<ValidationError> for ProtocolError {
             .first()
             .map(|e| e.field.to_string())
             .unwrap_or_default();
+        // OMPP-MSG-010: an oversized message has its own reason, not a field's.
+        if let Some(too_large) = error
+            .errors
+            .iter()
+            .find(|e| matches!(e.violation, Violation::MessageTooLarge { .. }))
+        {
+            return Self::new(
+                ErrorReason::MessageTooLarge,
+                too_large.violation.to_string(),
+            );
+        }
         Self {
             reason: ErrorReason::InvalidField,
             message,

@@ -17,7 +17,8 @@ pub mod merchant;
 pub mod registration;
 pub mod sms;
 
-use crate::validation::{FieldPath, ValidationError, Validator};
+use crate::limits::MAX_REQUEST_BYTES;
+use crate::validation::{FieldPath, ValidationError, Validator, Violation};
 
 /// A request message with a validated domain form.
 pub trait Request: Sized {
@@ -31,8 +32,19 @@ pub trait Request: Sized {
     /// The wire form of this value.
     fn to_proto(&self) -> Self::Proto;
 
-    /// Parses a whole request message.
+    /// Parses a whole request message. A message larger than `MAX_REQUEST_BYTES` is refused
+    /// before any field is looked at (OMPP-MSG-010).
     fn parse(proto: &Self::Proto) -> Result<Self, ValidationError> {
+        let size = prost::Message::encoded_len(proto);
+        if size > MAX_REQUEST_BYTES {
+            return Err(ValidationError::single(
+                FieldPath::root(""),
+                Violation::MessageTooLarge {
+                    max: MAX_REQUEST_BYTES,
+                    actual: size,
+                },
+            ));
+        }
         let mut v = Validator::new();
         match Self::parse_at(&mut v, &FieldPath::root(""), proto) {
             Some(value) => v.finish(value),
