@@ -80,6 +80,11 @@ pub struct TlsMaterial {
     pub counterparty_server: Option<Identity>,
     /// PEM CA file the suite uses to check the system when it calls the suite's counterparties.
     pub counterparty_client_ca: Option<String>,
+    /// A merchant certificate, issued by the system's operator CA, whose validity period has
+    /// ended, with its key: the suite presents it to check that the system refuses it
+    /// (OMPP-TLS-007). Without it that case cannot run against a vendor system.
+    #[serde(default)]
+    pub expired_merchant: Option<Identity>,
 }
 
 /// Where the suite's own counterparties listen, for an operation center under test configured
@@ -193,6 +198,9 @@ pub struct CaseResult {
     pub duration_ms: u64,
     /// Every assertion made, passed or not.
     pub assertions: Vec<Assertion>,
+    /// The profile the case belongs to; absent for a case every system of its role must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }
 
 /// Counts of verdicts.
@@ -233,4 +241,8 @@ pub struct Report {
     pub conformant: bool,
     /// Every case.
     pub cases: Vec<CaseResult>,
+    /// Remarks on how the run was made that a reader of the verdicts needs (for example a run
+    /// restricted to some cases, or counterparties the suite did not play itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }

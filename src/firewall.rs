@@ -408,10 +408,11 @@ impl Firewall {
     /// was received, and `sent_at` may lie up to `clock_skew` in the past. Taking the later of
     /// the two satisfies both, and keeps memory bounded by rate x (window + skew).
     fn forget_at(&self, sent_at: UnixMillis, now: UnixMillis) -> UnixMillis {
-        let window = self
-            .config
-            .replay_window
-            .max(self.config.clock_skew + Duration::from_millis(1));
+        let window = self.config.replay_window.max(
+            self.config
+                .clock_skew
+                .saturating_add(Duration::from_millis(1)),
+        );
         now.max(sent_at).saturating_add(window)
     }
 
@@ -907,5 +908,25 @@ mod tests {
             .unwrap();
         assert_eq!(fw.remembered_ids(), 1);
         assert_eq!(fw.counters().accepted, 360_001);
+    }
+
+    /// Found by the `firewall` fuzz target: a clock skew within 1 ms of `Duration::MAX` (no
+    /// limit) made the first accepted message panic ("overflow when adding durations") where
+    /// the replay window is raised to `clock_skew` + 1 ms.
+    #[test]
+    fn unlimited_clock_skew_does_not_overflow() {
+        let mut fw = Firewall::new(FirewallConfig {
+            clock_skew: Duration::MAX,
+            replay_window: Duration::MAX,
+            ..FirewallConfig::new([ms1()])
+        });
+        let far = UnixMillis(4_983_232_509_464_537_932);
+        fw.check(&ms1(), &envelope(&ms1(), 1, far), 1, T0).unwrap();
+        // Remembered for ever (the window saturates): a replay, however late, is caught.
+        assert_eq!(
+            fw.check(&ms1(), &envelope(&ms1(), 1, far), 1, at(86_400_000)),
+            Err(Rejection::Replay)
+        );
+        assert_eq!(fw.remembered_ids(), 1);
     }
 }

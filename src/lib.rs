@@ -21,6 +21,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "arbitrary")]
+mod arbitrary_impls;
 pub mod authcode;
 pub mod checkout;
 pub mod conformance;

@@ -121,6 +121,7 @@ pub enum MoneyError {
 
 /// A signed quantity of money: a balance or a change to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Money {
     /// The currency.
     pub currency: Currency,

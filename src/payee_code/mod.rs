@@ -66,6 +66,7 @@ const SIGNATURE_TEXT_LEN: usize = 86;
 /// Point of initiation method, tag `01` (OMPP-CODE-004).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Initiation {
     /// `11`: no amount, payable any number of times until it expires.
     Static,

@@ -20,6 +20,7 @@ const MAX_TIMESTAMP_SECS: i64 = 253_402_300_799;
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(transparent)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct UnixMillis(pub i64);
 
 impl UnixMillis {

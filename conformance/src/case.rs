@@ -1,0 +1,247 @@
+//! What a case is, and how it records its assertions instead of panicking.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ompp::conformance::{Assertion, Profile, RoleUnderTest};
+use ompp::error::ProtocolError;
+use ompp::error::catalogue::wire_name;
+use ompp::proto::v1::ErrorReason;
+use ompp::requirements::Level;
+
+use crate::target::Target;
+
+/// The future a case body returns: `Err(Abort)` when the case could not proceed (the reason is
+/// already recorded as a failed assertion).
+pub type CaseFuture = Pin<Box<dyn Future<Output = Result<(), Abort>> + Send>>;
+
+/// A case body: runs against the target and records into the checks.
+pub type CaseFn = fn(Arc<Target>, Checks) -> CaseFuture;
+
+/// One conformance case.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// Stable id, e.g. `oc.flow-a.happy-path`.
+    pub id: &'static str,
+    /// One-line title.
+    pub title: &'static str,
+    /// The role it certifies.
+    pub role: RoleUnderTest,
+    /// The profile it belongs to; `None` for rules every system of the role must follow.
+    pub profile: Option<Profile>,
+    /// The requirement ids it checks; the first is named by setup failures.
+    pub requirements: &'static [&'static str],
+    /// The body.
+    pub run: CaseFn,
+}
+
+impl Case {
+    /// The level of the case: `SHOULD` only when every requirement it checks is `SHOULD` or
+    /// `MAY` (OMPP-CONF-004); an unknown id counts as `MUST`.
+    pub fn level(&self) -> Level {
+        let all_weak = self.requirements.iter().all(|id| {
+            ompp::requirements::get(id)
+                .is_some_and(|r| matches!(r.level, Level::Should | Level::May))
+        });
+        if all_weak && !self.requirements.is_empty() {
+            Level::Should
+        } else {
+            Level::Must
+        }
+    }
+}
+
+/// A case stopped early; what stopped it is recorded as a failed assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort;
+
+/// The assertions of one case, shared with the runner so that they survive a timeout.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    assertions: Arc<Mutex<Vec<Assertion>>>,
+    primary: &'static str,
+}
+
+/// How a failed call looks in a report: the OMPP reason (with `attempts_left` when present),
+/// or why the status is not an OMPP error.
+pub fn describe_status(status: &tonic::Status) -> String {
+    match ProtocolError::from_status(status) {
+        Ok(error) => describe_error(&error),
+        Err(why) => format!(
+            "{:?} without a valid OMPP error ({why}): {}",
+            status.code(),
+            status.message()
+        ),
+    }
+}
+
+/// An OMPP error as `REASON` or `REASON, attempts_left=N`.
+pub fn describe_error(error: &ProtocolError) -> String {
+    match error.metadata.get("attempts_left") {
+        Some(left) => format!("{}, attempts_left={left}", wire_name(error.reason)),
+        None => wire_name(error.reason).to_owned(),
+    }
+}
+
+impl Checks {
+    /// Empty checks; setup failures name `primary`.
+    pub fn new(primary: &'static str) -> Self {
+        Self {
+            assertions: Arc::new(Mutex::new(Vec::new())),
+            primary,
+        }
+    }
+
+    /// Every assertion recorded so far.
+    pub fn take(&self) -> Vec<Assertion> {
+        self.assertions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records one assertion and returns whether it passed.
+    pub fn record(
+        &self,
+        requirement: &str,
+        description: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        passed: bool,
+    ) -> bool {
+        self.assertions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Assertion {
+                description: description.into(),
+                requirement: requirement.to_owned(),
+                expected: expected.into(),
+                actual: actual.into(),
+                passed,
+            });
+        passed
+    }
+
+    /// Records whether `actual` equals `expected` (both shown with `Debug`).
+    pub fn equal<T: PartialEq + Debug>(
+        &self,
+        requirement: &str,
+        description: impl Into<String>,
+        expected: T,
+        actual: T,
+    ) -> bool {
+        let passed = expected == actual;
+        self.record(
+            requirement,
+            description,
+            format!("{expected:?}"),
+            format!("{actual:?}"),
+            passed,
+        )
+    }
+
+    /// Records that a call failed with the OMPP error `expected` (domain, reason and code as
+    /// the catalogue says); returns the error when it did.
+    pub fn reason<T>(
+        &self,
+        requirement: &str,
+        description: impl Into<String>,
+        result: Result<T, tonic::Status>,
+        expected: ErrorReason,
+    ) -> Option<ProtocolError> {
+        let (actual, error) = match result {
+            Ok(_) => ("OK (the call succeeded)".to_owned(), None),
+            Err(status) => match ProtocolError::from_status(&status) {
+                Ok(error) => (describe_error(&error), Some(error)),
+                Err(_) => (describe_status(&status), None),
+            },
+        };
+        let passed = error.as_ref().is_some_and(|e| e.reason == expected);
+        self.record(
+            requirement,
+            description,
+            wire_name(expected),
+            actual,
+            passed,
+        );
+        error.filter(|_| passed)
+    }
+
+    /// Records that a call the requirement says succeeds did succeed; aborts the case if not.
+    pub fn succeeds<T>(
+        &self,
+        requirement: &str,
+        description: impl Into<String>,
+        result: Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<T, Abort> {
+        match result {
+            Ok(response) => {
+                self.record(requirement, description, "OK", "OK", true);
+                Ok(response.into_inner())
+            }
+            Err(status) => {
+                self.record(
+                    requirement,
+                    description,
+                    "OK",
+                    describe_status(&status),
+                    false,
+                );
+                Err(Abort)
+            }
+        }
+    }
+
+    /// A step the case needs but does not judge (fixtures, connections): records nothing on
+    /// success, and a failed assertion on the case's first requirement otherwise.
+    pub fn setup<T, E: std::fmt::Display>(
+        &self,
+        description: &str,
+        result: Result<T, E>,
+    ) -> Result<T, Abort> {
+        result.map_err(|error| {
+            self.record(
+                self.primary,
+                format!("case could not proceed: {description}"),
+                "success",
+                error.to_string(),
+                false,
+            );
+            Abort
+        })
+    }
+
+    /// Like [`Checks::setup`] for a call: the status is described as an OMPP error.
+    pub fn setup_call<T>(
+        &self,
+        description: &str,
+        result: Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<T, Abort> {
+        match result {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => self.setup(description, Err(describe_status(&status))),
+        }
+    }
+
+    /// Records a failure the case cannot get past, and aborts.
+    pub fn fail(&self, description: &str, actual: impl Into<String>) -> Abort {
+        self.record(self.primary, description, "success", actual, false);
+        Abort
+    }
+}
+
+/// A proto enum value name without its type prefix (`PAYMENT_STATUS_SETTLED` -> `SETTLED`).
+pub fn short_name(name: &str) -> String {
+    [
+        "PAYMENT_STATUS_",
+        "PAYMENT_FLOW_",
+        "CHECKOUT_STEP_",
+        "ERROR_REASON_",
+    ]
+    .iter()
+    .find_map(|prefix| name.strip_prefix(prefix))
+    .unwrap_or(name)
+    .to_owned()
+}

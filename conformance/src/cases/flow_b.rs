@@ -1,0 +1,332 @@
+//! Flow B: the merchant has a payee code issued, the payer's device pays it.
+
+use ompp::conformance::Profile;
+use ompp::proto::v1 as pb;
+use pb::ErrorReason as R;
+
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks};
+use crate::target::{CURRENCY, Customer, PASSWORD, Target, money};
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            id: "oc.flow-b.static-code",
+            title: "a static payee code is paid twice, each time as a new settled payment",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &[
+                "OMPP-CODE-004",
+                "OMPP-FLB-004",
+                "OMPP-FLB-007",
+                "OMPP-FLB-008",
+                "OMPP-LEDGER-002",
+            ],
+            run: body!(static_code),
+        },
+        Case {
+            id: "oc.flow-b.dynamic-code-single-use",
+            title: "a dynamic payee code settles its payment once; reusing it fails with PAYEE_CODE_USED",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &[
+                "OMPP-CODE-004",
+                "OMPP-FLB-004",
+                "OMPP-FLB-007",
+                "OMPP-FLB-008",
+                "OMPP-LEDGER-002",
+            ],
+            run: body!(dynamic_code),
+        },
+        Case {
+            id: "oc.flow-b.preview",
+            title: "PreviewPayeeCode shows the payee, amount and reference of a fresh dynamic code",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &["OMPP-FLB-004", "OMPP-FLB-005"],
+            run: body!(preview),
+        },
+        Case {
+            id: "oc.flow-b.tampered-code",
+            title: "a payee code altered after issue fails with PAYEE_CODE_MALFORMED and moves nothing",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &["OMPP-FLB-004", "OMPP-CODE-003", "OMPP-FLB-009"],
+            run: body!(tampered_code),
+        },
+    ]
+}
+
+const REFERENCE: &str = "table 7";
+
+async fn issue(
+    target: &Target,
+    checks: &Checks,
+    amount: Option<i64>,
+) -> Result<pb::IssuePayeeCodeResponse, Abort> {
+    let mut merchant = target.merchant(checks).await?;
+    checks.succeeds(
+        "OMPP-FLB-004",
+        "IssuePayeeCode succeeds",
+        merchant
+            .issue_payee_code(pb::IssuePayeeCodeRequest {
+                merchant_id: target.merchant_id.clone(),
+                amount: amount.map(money),
+                currency: if amount.is_some() {
+                    String::new()
+                } else {
+                    CURRENCY.into()
+                },
+                merchant_reference: REFERENCE.into(),
+                expires_in: None,
+                idempotency_key: target.key("code"),
+            })
+            .await,
+    )
+}
+
+async fn pay(
+    payer: &mut Customer,
+    payload: &str,
+    cents: i64,
+    key: &str,
+) -> Result<tonic::Response<pb::SubmitPayeeCodeResponse>, tonic::Status> {
+    payer
+        .device
+        .submit_payee_code(pb::SubmitPayeeCodeRequest {
+            payload: payload.into(),
+            amount: Some(money(cents)),
+            password: PASSWORD.into(),
+            idempotency_key: key.into(),
+        })
+        .await
+}
+
+fn settled(checks: &Checks, description: &str, response: &pb::SubmitPayeeCodeResponse) -> String {
+    let payment = response.payment.clone().unwrap_or_default();
+    checks.equal(
+        "OMPP-FLB-007",
+        description,
+        ("SETTLED".to_owned(), "PAYEE_CODE".to_owned(), true),
+        (
+            pb::PaymentStatus::try_from(payment.status)
+                .map(|s| crate::case::short_name(s.as_str_name()))
+                .unwrap_or_default(),
+            pb::PaymentFlow::try_from(payment.flow)
+                .map(|s| crate::case::short_name(s.as_str_name()))
+                .unwrap_or_default(),
+            payment.receipt.is_some_and(|r| !r.transfer_id.is_empty()),
+        ),
+    );
+    payment.payment_id
+}
+
+async fn static_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 5_000).await?;
+    let code = issue(target, checks, None).await?;
+    checks.record(
+        "OMPP-CODE-004",
+        "a static code has data object 01 = 11",
+        "payload starting 000201010211",
+        code.payload.chars().take(12).collect::<String>(),
+        code.payload.starts_with("000201010211"),
+    );
+    checks.equal(
+        "OMPP-FLB-004",
+        "a static code has no payment",
+        String::new(),
+        code.payment_id.clone(),
+    );
+    let first = checks.succeeds(
+        "OMPP-FLB-007",
+        "the first payment of the static code succeeds",
+        pay(&mut ana, &code.payload, 420, &target.key("s")).await,
+    )?;
+    let first_id = settled(
+        checks,
+        "the first payment is SETTLED, flow PAYEE_CODE, with a receipt",
+        &first,
+    );
+    let second = checks.succeeds(
+        "OMPP-FLB-008",
+        "a static code can be paid again",
+        pay(&mut ana, &code.payload, 80, &target.key("s")).await,
+    )?;
+    let second_id = settled(
+        checks,
+        "the second payment is SETTLED, flow PAYEE_CODE, with a receipt",
+        &second,
+    );
+    checks.record(
+        "OMPP-FLB-008",
+        "each payment of a static code has a new payment_id",
+        "two different payment ids",
+        format!("{first_id:?}, {second_id:?}"),
+        first_id != second_id,
+    );
+    let balance = ana.balance(checks).await?;
+    checks.equal(
+        "OMPP-LEDGER-002",
+        "the payer's wallet is debited by both amounts",
+        5_000 - 500,
+        balance,
+    );
+    Ok(())
+}
+
+async fn dynamic_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 5_000).await?;
+    let mut bo = target.customer(checks, 5_000).await?;
+    let code = issue(target, checks, Some(790)).await?;
+    checks.record(
+        "OMPP-CODE-004",
+        "a dynamic code has data object 01 = 12",
+        "payload starting 000201010212",
+        code.payload.chars().take(12).collect::<String>(),
+        code.payload.starts_with("000201010212"),
+    );
+    checks.record(
+        "OMPP-FLB-004",
+        "a dynamic code comes with its payment",
+        "non-empty payment_id",
+        format!("{:?}", code.payment_id),
+        !code.payment_id.is_empty(),
+    );
+    let paid = checks.succeeds(
+        "OMPP-FLB-007",
+        "paying the dynamic code succeeds",
+        pay(&mut ana, &code.payload, 790, &target.key("d")).await,
+    )?;
+    let paid_id = settled(
+        checks,
+        "the code's payment is SETTLED, flow PAYEE_CODE, with a receipt",
+        &paid,
+    );
+    checks.equal(
+        "OMPP-FLB-007",
+        "the settled payment is the code's",
+        code.payment_id.clone(),
+        paid_id,
+    );
+    checks.reason(
+        "OMPP-FLB-008",
+        "another payer cannot pay the used code",
+        pay(&mut bo, &code.payload, 790, &target.key("d")).await,
+        R::PayeeCodeUsed,
+    );
+    checks.reason(
+        "OMPP-FLB-008",
+        "the payer cannot pay it again under another key",
+        pay(&mut ana, &code.payload, 790, &target.key("d")).await,
+        R::PayeeCodeUsed,
+    );
+    checks.reason(
+        "OMPP-FLB-008",
+        "PreviewPayeeCode of the used code fails",
+        ana.device
+            .preview_payee_code(pb::PreviewPayeeCodeRequest {
+                payload: code.payload.clone(),
+            })
+            .await,
+        R::PayeeCodeUsed,
+    );
+    let (a, b) = (ana.balance(checks).await?, bo.balance(checks).await?);
+    checks.equal(
+        "OMPP-LEDGER-002",
+        "only the first payer's wallet is debited, once",
+        (5_000 - 790, 5_000),
+        (a, b),
+    );
+    Ok(())
+}
+
+async fn tampered_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 1_000).await?;
+    let code = issue(target, checks, Some(500)).await?;
+    if !code.payload.contains(REFERENCE) {
+        return Err(checks.fail(
+            "the code carries the merchant reference to alter",
+            format!("no {REFERENCE:?} in the payload"),
+        ));
+    }
+    // One changed character, the CRC left as issued.
+    let tampered = code.payload.replacen(REFERENCE, "table 8", 1);
+    checks.reason(
+        "OMPP-CODE-003",
+        "SubmitPayeeCode with a payload whose CRC does not match fails",
+        pay(&mut ana, &tampered, 500, &target.key("t")).await,
+        R::PayeeCodeMalformed,
+    );
+    checks.reason(
+        "OMPP-CODE-003",
+        "PreviewPayeeCode with that payload fails",
+        ana.device
+            .preview_payee_code(pb::PreviewPayeeCodeRequest {
+                payload: tampered.clone(),
+            })
+            .await,
+        R::PayeeCodeMalformed,
+    );
+    let balance = ana.balance(checks).await?;
+    checks.equal(
+        "OMPP-FLB-009",
+        "the payer's wallet is unchanged",
+        1_000,
+        balance,
+    );
+    let mut merchant = target.merchant(checks).await?;
+    let got = checks.setup_call(
+        "GetPayment",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: code.payment_id.clone(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-FLB-009",
+        "the code's payment stays PENDING_CUSTOMER",
+        Some(pb::PaymentStatus::PendingCustomer as i32),
+        got.payment.map(|p| p.status),
+    );
+    Ok(())
+}
+
+async fn preview(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 0).await?;
+    let code = issue(target, checks, Some(250)).await?;
+    let shown = checks.succeeds(
+        "OMPP-FLB-005",
+        "PreviewPayeeCode of a fresh code succeeds",
+        ana.device
+            .preview_payee_code(pb::PreviewPayeeCodeRequest {
+                payload: code.payload.clone(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-FLB-005",
+        "the preview names the merchant, amount, currency and reference of the code",
+        (
+            target.merchant_id.clone(),
+            Some(money(250)),
+            CURRENCY.to_owned(),
+            REFERENCE.to_owned(),
+        ),
+        (
+            shown.merchant_id.clone(),
+            shown.amount,
+            shown.currency.clone(),
+            shown.merchant_reference.clone(),
+        ),
+    );
+    checks.record(
+        "OMPP-FLB-005",
+        "the preview carries the merchant's registered display name",
+        "a non-empty merchant_name",
+        format!("{:?}", shown.merchant_name),
+        !shown.merchant_name.is_empty(),
+    );
+    Ok(())
+}

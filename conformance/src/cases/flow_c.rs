@@ -1,0 +1,406 @@
+//! Flow C: online checkout, password on the payment page, authorization code by SMS.
+
+use ompp::conformance::Profile;
+use ompp::proto::v1 as pb;
+use pb::ErrorReason as R;
+
+use super::flow_a::{expect, outcome};
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks};
+use crate::target::{CURRENCY, CheckoutSupport, Handset, PASSWORD, Target, code_in, money};
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            id: "oc.flow-c.checkout-with-sms-code",
+            title: "a checkout is paid with the password and the authorization code sent by SMS",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &[
+                "OMPP-GW-001",
+                "OMPP-FLC-004",
+                "OMPP-AUTH-010",
+                "OMPP-FLC-007",
+                "OMPP-FLC-011",
+            ],
+            run: body!(checkout_with_code),
+        },
+        Case {
+            id: "oc.flow-c.credentials-rejected-alike",
+            title: "SubmitPassword answers a wrong password and an unknown phone number alike and fails the checkout",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &["OMPP-FLC-005", "OMPP-ERR-004"],
+            run: body!(credentials_alike),
+        },
+        Case {
+            id: "oc.flow-c.wrong-code-then-right",
+            title: "a wrong authorization code leaves four entries, then the right one settles",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &[
+                "OMPP-FLC-004",
+                "OMPP-AUTH-013",
+                "OMPP-ERR-006",
+                "OMPP-FLC-007",
+            ],
+            run: body!(wrong_code_then_right),
+        },
+    ]
+}
+
+fn step_name(step: i32) -> String {
+    pb::CheckoutStep::try_from(step)
+        .map(|s| crate::case::short_name(s.as_str_name()))
+        .unwrap_or_else(|_| format!("unknown step {step}"))
+}
+
+fn status_name(status: i32) -> String {
+    pb::PaymentStatus::try_from(status)
+        .map(|s| crate::case::short_name(s.as_str_name()))
+        .unwrap_or_else(|_| format!("unknown status {status}"))
+}
+
+/// A checkout opened, its customer's password accepted and the code read from the handset.
+struct Started {
+    payment_id: String,
+    customer_id: String,
+    session_token: String,
+    code: String,
+    sms: String,
+}
+
+fn support<'a>(target: &'a Target, checks: &Checks) -> Result<&'a CheckoutSupport, Abort> {
+    target.checkout.as_ref().ok_or_else(|| {
+        checks.fail(
+            "read the authorization code SMS",
+            "this version of the suite plays no SMS center for a vendor system; flow C runs only against the in-process reference",
+        )
+    })
+}
+
+async fn start(
+    target: &Target,
+    checks: &Checks,
+    requirement: &str,
+    cents: i64,
+) -> Result<Started, Abort> {
+    let support = support(target, checks)?;
+    let (customer_id, phone) = target.bank_customer(checks, support).await?;
+    let mut handset = Handset::open(target, checks, support, &phone).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let opened = checks.succeeds(
+        requirement,
+        "OpenCheckout succeeds",
+        merchant
+            .open_checkout(pb::OpenCheckoutRequest {
+                merchant_id: target.merchant_id.clone(),
+                amount: Some(money(cents)),
+                merchant_reference: target.key("order"),
+                items: vec![],
+                expires_in: None,
+                idempotency_key: target.key("checkout"),
+            })
+            .await,
+    )?;
+    let payment_id = opened
+        .payment
+        .map(|p| p.payment_id)
+        .ok_or_else(|| checks.fail("OpenCheckoutResponse.payment", "absent"))?;
+    let mut gateway = target.gateway(checks).await?;
+    let sent = checks.succeeds(
+        "OMPP-FLC-004",
+        "SubmitPassword with the registered phone number and password succeeds",
+        gateway
+            .submit_password(pb::SubmitPasswordRequest {
+                payment_id: payment_id.clone(),
+                phone_number: phone.clone(),
+                password: PASSWORD.into(),
+            })
+            .await,
+    );
+    let sent = match sent {
+        Ok(sent) => sent,
+        Err(abort) => return Err(abort),
+    };
+    let view = sent.checkout.unwrap_or_default();
+    checks.equal(
+        "OMPP-FLC-004",
+        "the checkout moves to AUTHORIZATION_CODE with a session token",
+        ("AUTHORIZATION_CODE".to_owned(), true),
+        (step_name(view.step), !sent.session_token.is_empty()),
+    );
+    let sms = handset.next_text().await.map_err(|why| {
+        checks.record(
+            "OMPP-FLC-004",
+            "the code is sent by SMS to the registered number",
+            "an SMS",
+            why,
+            false,
+        );
+        Abort
+    })?;
+    Ok(Started {
+        payment_id,
+        customer_id,
+        session_token: sent.session_token,
+        code: code_in(&sms),
+        sms,
+    })
+}
+
+async fn submit_code(
+    target: &Target,
+    checks: &Checks,
+    started: &Started,
+    code: &str,
+) -> Result<Result<tonic::Response<pb::SubmitAuthorizationCodeResponse>, tonic::Status>, Abort> {
+    let mut gateway = target.gateway(checks).await?;
+    Ok(gateway
+        .submit_authorization_code(pb::SubmitAuthorizationCodeRequest {
+            payment_id: started.payment_id.clone(),
+            session_token: started.session_token.clone(),
+            authorization_code: code.into(),
+        })
+        .await)
+}
+
+fn settled(checks: &Checks, response: pb::SubmitAuthorizationCodeResponse) {
+    let view = response.checkout.unwrap_or_default();
+    checks.equal(
+        "OMPP-FLC-007",
+        "the checkout is DONE and SETTLED with a receipt carrying the bank transfer id",
+        ("DONE".to_owned(), "SETTLED".to_owned(), true),
+        (
+            step_name(view.step),
+            status_name(view.status),
+            view.receipt.is_some_and(|r| !r.transfer_id.is_empty()),
+        ),
+    );
+}
+
+async fn checkout_with_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let cents = 4_990;
+    let started = start(target, checks, "OMPP-GW-001", cents).await?;
+    let mut gateway = target.gateway(checks).await?;
+    let status = gateway
+        .get_checkout_status(pb::GetCheckoutStatusRequest {
+            payment_id: started.payment_id.clone(),
+        })
+        .await;
+    match status {
+        Ok(response) => {
+            let view = response.into_inner().checkout.unwrap_or_default();
+            checks.equal(
+                "OMPP-GW-001",
+                "GetCheckoutStatus shows the amount, the step and 5 code attempts",
+                (Some(money(cents)), "AUTHORIZATION_CODE".to_owned(), 5),
+                (view.amount, step_name(view.step), view.code_attempts_left),
+            );
+        }
+        Err(status) => {
+            checks.record(
+                "OMPP-GW-001",
+                "GetCheckoutStatus succeeds",
+                "OK",
+                crate::case::describe_status(&status),
+                false,
+            );
+        }
+    }
+    let amount_text = format!("{}.{:02}", cents / 100, cents % 100);
+    checks.record(
+        "OMPP-AUTH-010",
+        "the SMS carries the code (first run of digits), the amount and the currency",
+        format!("6 to 8 digits first, then {amount_text} and {CURRENCY}"),
+        format!("code {:?} in {:?}", started.code, started.sms),
+        (6..=8).contains(&started.code.len())
+            && started.sms.contains(&amount_text)
+            && started.sms.contains(CURRENCY),
+    );
+    let done = checks.succeeds(
+        "OMPP-FLC-007",
+        "SubmitAuthorizationCode with the code from the SMS succeeds",
+        submit_code(target, checks, &started, &started.code.clone()).await?,
+    )?;
+    settled(checks, done);
+    let mut merchant = target.merchant(checks).await?;
+    let got = checks.setup_call(
+        "GetPayment",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: started.payment_id.clone(),
+            })
+            .await,
+    )?;
+    let payment = got.payment.unwrap_or_default();
+    checks.equal(
+        "OMPP-FLC-011",
+        "the merchant sees the checkout SETTLED, bound to the customer",
+        (
+            expect(pb::PaymentStatus::Settled, R::Unspecified),
+            started.customer_id.clone(),
+        ),
+        (outcome(&payment), payment.customer_id.clone()),
+    );
+    Ok(())
+}
+
+async fn wrong_code_then_right(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let started = start(target, checks, "OMPP-FLC-007", 1_234).await?;
+    // The right code with its last digit changed.
+    let wrong: String = started
+        .code
+        .char_indices()
+        .map(|(i, c)| {
+            if i + 1 == started.code.len() {
+                char::from_digit((c.to_digit(10).unwrap_or(0) + 1) % 10, 10).unwrap_or('0')
+            } else {
+                c
+            }
+        })
+        .collect();
+    let error = checks.reason(
+        "OMPP-AUTH-013",
+        "a wrong code fails with AUTHORIZATION_CODE_INCORRECT",
+        submit_code(target, checks, &started, &wrong).await?,
+        R::AuthorizationCodeIncorrect,
+    );
+    if let Some(error) = error {
+        checks.equal(
+            "OMPP-ERR-006",
+            "AUTHORIZATION_CODE_INCORRECT carries attempts_left",
+            Some("4"),
+            error.metadata.get("attempts_left").map(String::as_str),
+        );
+    }
+    let mut gateway = target.gateway(checks).await?;
+    let view = checks
+        .setup_call(
+            "GetCheckoutStatus",
+            gateway
+                .get_checkout_status(pb::GetCheckoutStatusRequest {
+                    payment_id: started.payment_id.clone(),
+                })
+                .await,
+        )?
+        .checkout
+        .unwrap_or_default();
+    checks.equal(
+        "OMPP-AUTH-013",
+        "CheckoutView.code_attempts_left shows the same number",
+        4,
+        view.code_attempts_left,
+    );
+    let done = checks.succeeds(
+        "OMPP-FLC-007",
+        "the right code is still accepted",
+        submit_code(target, checks, &started, &started.code.clone()).await?,
+    )?;
+    settled(checks, done);
+    Ok(())
+}
+
+async fn open_checkout(target: &Target, checks: &Checks, cents: i64) -> Result<String, Abort> {
+    let mut merchant = target.merchant(checks).await?;
+    let opened = checks.setup_call(
+        "OpenCheckout",
+        merchant
+            .open_checkout(pb::OpenCheckoutRequest {
+                merchant_id: target.merchant_id.clone(),
+                amount: Some(money(cents)),
+                merchant_reference: target.key("order"),
+                items: vec![],
+                expires_in: None,
+                idempotency_key: target.key("checkout"),
+            })
+            .await,
+    )?;
+    opened
+        .payment
+        .map(|p| p.payment_id)
+        .ok_or_else(|| checks.fail("OpenCheckoutResponse.payment", "absent"))
+}
+
+async fn credentials_alike(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    // No SMS is involved: this case needs no counterparty of the suite.
+    let (_, phone) = target.register(checks, true, None).await?;
+    let first = open_checkout(target, checks, 100).await?;
+    let second = open_checkout(target, checks, 100).await?;
+    let mut gateway = target.gateway(checks).await?;
+    let submit = |payment_id: &str, phone: &str, password: &str| pb::SubmitPasswordRequest {
+        payment_id: payment_id.into(),
+        phone_number: phone.into(),
+        password: password.into(),
+    };
+    let wrong = gateway
+        .submit_password(submit(&first, &phone, "not the password 1"))
+        .await;
+    let unknown_phone = target.phone();
+    let unknown = gateway
+        .submit_password(submit(&second, &unknown_phone, PASSWORD))
+        .await;
+    let shape = |result: &Result<tonic::Response<pb::SubmitPasswordResponse>, tonic::Status>| {
+        result.as_ref().err().and_then(|status| {
+            ompp::error::ProtocolError::from_status(status)
+                .ok()
+                .map(|e| {
+                    (
+                        status.code(),
+                        crate::case::short_name(e.reason.as_str_name()),
+                        e.metadata.keys().cloned().collect::<Vec<_>>(),
+                    )
+                })
+        })
+    };
+    let (wrong_shape, unknown_shape) = (shape(&wrong), shape(&unknown));
+    checks.reason(
+        "OMPP-FLC-005",
+        "a wrong password fails with CREDENTIALS_REJECTED",
+        wrong,
+        R::CredentialsRejected,
+    );
+    checks.reason(
+        "OMPP-FLC-005",
+        "a phone number no customer holds fails with CREDENTIALS_REJECTED",
+        unknown,
+        R::CredentialsRejected,
+    );
+    checks.equal(
+        "OMPP-ERR-004",
+        "both failures have the same code, reason and metadata keys",
+        wrong_shape,
+        unknown_shape,
+    );
+    for (label, id) in [("wrong password", &first), ("unknown phone", &second)] {
+        let view = checks
+            .setup_call(
+                "GetCheckoutStatus",
+                gateway
+                    .get_checkout_status(pb::GetCheckoutStatusRequest {
+                        payment_id: id.clone(),
+                    })
+                    .await,
+            )?
+            .checkout
+            .unwrap_or_default();
+        checks.equal(
+            "OMPP-FLC-005",
+            format!("after the {label}, the checkout is DONE, FAILED with CREDENTIALS_REJECTED"),
+            (
+                "DONE".to_owned(),
+                "FAILED".to_owned(),
+                "CREDENTIALS_REJECTED".to_owned(),
+            ),
+            (
+                step_name(view.step),
+                status_name(view.status),
+                pb::ErrorReason::try_from(view.failure_reason)
+                    .map(|r| crate::case::short_name(r.as_str_name()))
+                    .unwrap_or_default(),
+            ),
+        );
+    }
+    Ok(())
+}

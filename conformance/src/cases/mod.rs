@@ -1,0 +1,87 @@
+//! The catalogue of cases. Every case names the requirement ids it decides, and every
+//! assertion names one of them (OMPP-CONF-002).
+
+use ompp::conformance::{Profile, RoleUnderTest};
+
+use crate::case::Case;
+
+mod flow_a;
+mod flow_b;
+mod flow_c;
+mod registration;
+mod security;
+
+/// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
+macro_rules! body {
+    ($f:path) => {
+        |target: std::sync::Arc<crate::target::Target>,
+         checks: crate::case::Checks|
+         -> crate::case::CaseFuture { Box::pin(async move { $f(&target, &checks).await }) }
+    };
+}
+pub(crate) use body;
+
+const OC: RoleUnderTest = RoleUnderTest::OperationCenter;
+
+/// Every case of the suite, in a stable order.
+pub fn all() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend(registration::cases());
+    cases.extend(flow_a::cases());
+    cases.extend(flow_a::more_cases());
+    cases.extend(flow_a::isolation_cases());
+    cases.extend(security::cases());
+    cases.extend(flow_b::cases());
+    cases.extend(flow_c::cases());
+    cases
+}
+
+/// The case with id `id`.
+pub fn get(id: &str) -> Option<Case> {
+    all().into_iter().find(|c| c.id == id)
+}
+
+/// The profile name as the manifest writes it.
+pub fn profile_name(profile: Option<Profile>) -> &'static str {
+    match profile {
+        Some(Profile::Registration) => "registration",
+        Some(Profile::FlowA) => "flow_a",
+        Some(Profile::FlowB) => "flow_b",
+        Some(Profile::FlowC) => "flow_c",
+        Some(_) => "other",
+        None => "all",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_name_known_non_audit_requirements() {
+        let cases = all();
+        assert!(!cases.is_empty());
+        let mut seen = HashSet::new();
+        for case in &cases {
+            assert!(seen.insert(case.id), "duplicate case id {}", case.id);
+            assert!(case.id.starts_with("oc."), "{}", case.id);
+            assert!(
+                !case.requirements.is_empty(),
+                "{} names no requirement",
+                case.id
+            );
+            for id in case.requirements {
+                let requirement = ompp::requirements::get(id)
+                    .unwrap_or_else(|| panic!("{}: unknown requirement {id}", case.id));
+                // OMPP-CONF-005: audit requirements get no verdict.
+                assert!(
+                    !requirement.statement.starts_with("*(audit)*"),
+                    "{}: names the audit requirement {id}",
+                    case.id
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Who may call `MerchantPaymentService`, and the error contract of a refused request.
+
+use std::time::Duration;
+
+use ompp::conformance::Profile;
+use ompp::error::ProtocolError;
+use ompp::proto::v1 as pb;
+use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
+use ompp::types::{PartyIdentity, Role};
+use ompp_server::pki::{Ca, Validity};
+use pb::ErrorReason as R;
+
+use super::flow_a::create;
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks, describe_status};
+use crate::target::{Credential, Target};
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            id: "oc.tls.identity-mismatch",
+            title: "a merchant_id other than the certificate's fails with IDENTITY_MISMATCH and has no effect",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-TLS-016"],
+            run: body!(identity_mismatch),
+        },
+        Case {
+            id: "oc.tls.no-client-certificate",
+            title: "MerchantPaymentService without a client certificate fails with UNAUTHENTICATED_PEER or at the handshake",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-009"],
+            run: body!(no_client_certificate),
+        },
+        Case {
+            id: "oc.tls.wrong-role-certificate",
+            title: "a device certificate on MerchantPaymentService fails with PEER_NOT_ALLOWED",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-010"],
+            run: body!(wrong_role),
+        },
+        Case {
+            id: "oc.tls.unknown-ca",
+            title: "a merchant certificate from an unknown CA is refused at the handshake",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-009"],
+            run: body!(unknown_ca),
+        },
+        Case {
+            id: "oc.tls.expired-certificate",
+            title: "an expired merchant certificate from the operator CA is refused at the handshake",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-007"],
+            run: body!(expired_certificate),
+        },
+        Case {
+            id: "oc.err.invalid-field",
+            title: "a malformed CreatePayment fails with INVALID_ARGUMENT, INVALID_FIELD in ompp.v1 and a BadRequest naming the field",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &[
+                "OMPP-MSG-001",
+                "OMPP-MSG-006",
+                "OMPP-MSG-012",
+                "OMPP-ERR-001",
+                "OMPP-ERR-002",
+            ],
+            run: body!(invalid_field),
+        },
+        Case {
+            id: "oc.msg.message-too-large",
+            title: "a request over 64 KiB fails with MESSAGE_TOO_LARGE and has no effect",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-MSG-010"],
+            run: body!(message_too_large),
+        },
+    ]
+}
+
+fn balance_request(target: &Target) -> pb::GetMerchantBalanceRequest {
+    pb::GetMerchantBalanceRequest {
+        merchant_id: target.merchant_id.clone(),
+    }
+}
+
+/// Presents `credential` to `MerchantPaymentService` and reports what came back: the
+/// requirement holds when no OMPP answer does (the handshake refused the certificate).
+async fn refused_at_handshake(
+    target: &Target,
+    checks: &Checks,
+    requirement: &str,
+    description: &str,
+    credential: &Credential,
+) {
+    // Control: the suite's valid merchant certificate is served on the same endpoint, so a
+    // refusal below is the certificate's doing, not a dead endpoint.
+    let control = match target
+        .channel(&target.network_url, Some(&target.merchant))
+        .await
+    {
+        Err(error) => Err(format!("connection failed: {error}")),
+        Ok(channel) => MerchantPaymentServiceClient::new(channel)
+            .get_merchant_balance(balance_request(target))
+            .await
+            .map(|_| ())
+            .map_err(|status| describe_status(&status)),
+    };
+    let control_ok = control.is_ok();
+    checks.record(
+        requirement,
+        "control: the same call with the suite's valid merchant certificate is served",
+        "OK",
+        control.err().unwrap_or_else(|| "OK".to_owned()),
+        control_ok,
+    );
+    let actual = match target.channel(&target.network_url, Some(credential)).await {
+        Err(error) => Err(format!("connection refused: {error}")),
+        Ok(channel) => {
+            let call = tokio::time::timeout(
+                Duration::from_secs(20),
+                MerchantPaymentServiceClient::new(channel)
+                    .get_merchant_balance(balance_request(target)),
+            )
+            .await;
+            match call {
+                Err(_) => Err("no answer within 20 s".to_owned()),
+                Ok(Ok(_)) => Ok("the call was served (OK)".to_owned()),
+                Ok(Err(status)) => match ProtocolError::from_status(&status) {
+                    // An OMPP answer means the TLS session was accepted.
+                    Ok(error) => Ok(format!(
+                        "the session was accepted and the call answered {}",
+                        crate::case::describe_error(&error)
+                    )),
+                    Err(_) => Err(format!(
+                        "the call failed at the transport: {}",
+                        describe_status(&status)
+                    )),
+                },
+            }
+        }
+    };
+    let passed = actual.is_err();
+    checks.record(
+        requirement,
+        description,
+        "TLS handshake refused (no OMPP answer)",
+        match actual {
+            Ok(a) | Err(a) => a,
+        },
+        passed,
+    );
+}
+
+async fn identity_mismatch(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let key = target.key("mismatch");
+    let mut request = create(target, &ana.customer_id, 100, &key);
+    request.merchant_id = format!("{}X", target.merchant_id);
+    checks.reason(
+        "OMPP-TLS-016",
+        "CreatePayment naming another merchant fails",
+        merchant.create_payment(request).await,
+        R::IdentityMismatch,
+    );
+    // No effect: the key is unbound, so the same key with other content is a new payment.
+    let again = merchant
+        .create_payment(create(target, &ana.customer_id, 200, &key))
+        .await;
+    checks.record(
+        "OMPP-TLS-016",
+        "the refused request bound nothing: the key serves a new request",
+        "OK",
+        match &again {
+            Ok(_) => "OK".to_owned(),
+            Err(status) => describe_status(status),
+        },
+        again.is_ok(),
+    );
+    Ok(())
+}
+
+async fn no_client_certificate(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let actual = match target.channel(&target.network_url, None).await {
+        Err(error) => Ok(format!("connection refused: {error}")),
+        Ok(channel) => {
+            let result = MerchantPaymentServiceClient::new(channel)
+                .get_merchant_balance(balance_request(target))
+                .await;
+            match result {
+                Ok(_) => Err("the call was served (OK)".to_owned()),
+                Err(status) => match ProtocolError::from_status(&status) {
+                    Ok(error) if error.reason == R::UnauthenticatedPeer => {
+                        Ok("UNAUTHENTICATED_PEER".to_owned())
+                    }
+                    Ok(error) => Err(crate::case::describe_error(&error)),
+                    Err(_) => Ok(format!("transport failure: {}", describe_status(&status))),
+                },
+            }
+        }
+    };
+    let passed = actual.is_ok();
+    checks.record(
+        "OMPP-TLS-009",
+        "GetMerchantBalance without a client certificate fails",
+        "UNAUTHENTICATED_PEER, or the TLS handshake refused",
+        match actual {
+            Ok(a) | Err(a) => a,
+        },
+        passed,
+    );
+    Ok(())
+}
+
+async fn unknown_ca(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let identity = checks.setup(
+        "the merchant identity",
+        PartyIdentity::new(Role::Merchant, &target.merchant_id),
+    )?;
+    let rogue_ca = checks.setup(
+        "generate a throwaway CA",
+        Ca::generate("Conformance Rogue CA"),
+    )?;
+    let rogue = checks.setup(
+        "issue a certificate from the throwaway CA",
+        rogue_ca.issue(&identity, &[], &[], Validity::days_from_now(30)),
+    )?;
+    refused_at_handshake(
+        target,
+        checks,
+        "OMPP-TLS-009",
+        "a certificate for the suite's merchant id from a CA the system does not trust is refused",
+        &Credential {
+            cert_pem: rogue.cert_pem,
+            key_pem: rogue.key_pem,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+async fn expired_certificate(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let Some(expired) = &target.expired_merchant else {
+        return Err(checks.fail(
+            "an expired merchant certificate from the system's CA is needed",
+            "the manifest has no tls.expired_merchant",
+        ));
+    };
+    refused_at_handshake(
+        target,
+        checks,
+        "OMPP-TLS-007",
+        "a merchant certificate past its validity period is refused",
+        expired,
+    )
+    .await;
+    Ok(())
+}
+
+async fn invalid_field(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let mut request = create(target, &ana.customer_id, 100, &target.key("invalid"));
+    request.items[0].product_code = String::new();
+    let result = merchant.create_payment(request).await;
+    let Err(status) = result else {
+        return Err(checks.fail(
+            "CreatePayment with an empty items[0].product_code fails",
+            "OK (the call succeeded)",
+        ));
+    };
+    checks.equal(
+        "OMPP-MSG-001",
+        "the gRPC status code",
+        tonic::Code::InvalidArgument,
+        status.code(),
+    );
+    let error = ProtocolError::from_status(&status);
+    checks.record(
+        "OMPP-ERR-001",
+        "the status carries an ErrorInfo in domain ompp.v1 with a catalogue reason",
+        "ErrorInfo, domain ompp.v1, catalogue reason",
+        match &error {
+            Ok(e) => format!("{} in ompp.v1", crate::case::describe_error(e)),
+            Err(why) => why.to_string(),
+        },
+        !matches!(
+            error,
+            Err(ompp::error::NotAnOmppStatus::NoErrorInfo
+                | ompp::error::NotAnOmppStatus::WrongDomain(_)
+                | ompp::error::NotAnOmppStatus::UnknownReason(_))
+        ),
+    );
+    checks.record(
+        "OMPP-ERR-002",
+        "the status code is the catalogue's for the reason",
+        "the catalogue's code",
+        match &error {
+            Ok(_) => "the catalogue's code".to_owned(),
+            Err(why) => why.to_string(),
+        },
+        !matches!(error, Err(ompp::error::NotAnOmppStatus::WrongCode { .. })),
+    );
+    let Ok(error) = error else {
+        return Ok(());
+    };
+    checks.equal(
+        "OMPP-MSG-006",
+        "the reason",
+        "INVALID_FIELD",
+        ompp::error::catalogue::wire_name(error.reason),
+    );
+    let fields: Vec<&str> = error
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    checks.record(
+        "OMPP-MSG-012",
+        "the BadRequest names the offending field by its path",
+        "a field violation for items[0].product_code",
+        format!("{fields:?}"),
+        fields.contains(&"items[0].product_code"),
+    );
+    Ok(())
+}
+
+async fn message_too_large(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let key = target.key("big");
+    let mut big = create(target, &ana.customer_id, 100, &key);
+    big.merchant_reference = "r".repeat(100 * 1024);
+    let result = merchant.create_payment(big).await;
+    let code = result.as_ref().err().map(tonic::Status::code);
+    checks.equal(
+        "OMPP-MSG-010",
+        "the gRPC status code of a 100 KiB request",
+        Some(tonic::Code::ResourceExhausted),
+        code,
+    );
+    checks.reason(
+        "OMPP-MSG-010",
+        "a 100 KiB request fails with its own reason",
+        result,
+        R::MessageTooLarge,
+    );
+    let again = merchant
+        .create_payment(create(target, &ana.customer_id, 100, &key))
+        .await;
+    checks.record(
+        "OMPP-MSG-010",
+        "the refused request had no effect: its key serves a new request",
+        "OK",
+        match &again {
+            Ok(_) => "OK".to_owned(),
+            Err(status) => describe_status(status),
+        },
+        again.is_ok(),
+    );
+    Ok(())
+}
+
+async fn wrong_role(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let channel = checks.setup(
+        "connect to the network server with the device certificate",
+        target
+            .channel(&target.network_url, Some(&ana.credential))
+            .await,
+    )?;
+    checks.reason(
+        "OMPP-TLS-010",
+        "GetMerchantBalance with a device certificate fails",
+        MerchantPaymentServiceClient::new(channel)
+            .get_merchant_balance(balance_request(target))
+            .await,
+        R::PeerNotAllowed,
+    );
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! `ompp-conformance`: the OMPP conformance suite (spec chapter 09).
+//!
+//! The suite certifies a running system from outside: every verdict is decided from what
+//! crosses the wire (OMPP-CONF-001). [`cases::all`] is the catalogue of cases, [`runner::run`]
+//! runs them against a [`target::Target`] (a vendor system described by a manifest, or the
+//! in-process reference) and builds the [`ompp::conformance::Report`].
+
+pub mod case;
+pub mod cases;
+pub mod runner;
+pub mod target;

@@ -1,0 +1,531 @@
+//! Running the cases and writing the report (spec chapter 09, "Running the suite").
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ompp::conformance::{
+    CaseResult, ExpectedFailure, Manifest, Profile, Report, RoleUnderTest, Summary, Verdict,
+};
+use ompp::requirements::Level;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::case::{Case, Checks};
+use crate::cases;
+use crate::target::{InProcess, Target};
+
+/// How long one case may take before it is failed.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `ompp-conformance run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The vendor manifest; `None` runs against the in-process reference.
+    pub manifest: Option<PathBuf>,
+    /// A glob over case ids (`*` and `?`); `None` runs every case.
+    pub only: Option<String>,
+    /// Where `report.json` and `summary.md` go.
+    pub report_dir: PathBuf,
+    /// How many cases run at once.
+    pub concurrency: usize,
+}
+
+/// Why a run could not be performed (exit status 2, OMPP-CONF-006): no case ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError(pub String);
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Whether `id` matches `glob`, where `*` is any run of characters and `?` one character.
+pub fn glob_match(glob: &str, id: &str) -> bool {
+    fn go(g: &[char], s: &[char]) -> bool {
+        match g.split_first() {
+            None => s.is_empty(),
+            Some(('*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let g: Vec<char> = glob.chars().collect();
+    let s: Vec<char> = id.chars().collect();
+    go(&g, &s)
+}
+
+/// Reads and checks a manifest: a supported role, and expected failures that each carry a
+/// reason and match at least one case (OMPP-CONF-011).
+pub fn load_manifest(path: &Path) -> Result<Manifest, RunError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RunError(format!("manifest {}: {e}", path.display())))?;
+    let manifest: Manifest =
+        toml::from_str(&text).map_err(|e| RunError(format!("manifest {}: {e}", path.display())))?;
+    if manifest.role != RoleUnderTest::OperationCenter {
+        return Err(RunError(format!(
+            "manifest {}: unsupported role in this version: {:?} (only operation_center is supported)",
+            path.display(),
+            manifest.role
+        )));
+    }
+    let all = cases::all();
+    for entry in &manifest.expected_failures {
+        if entry.reason.trim().is_empty() {
+            return Err(RunError(format!(
+                "manifest: expected failure {:?} has an empty reason",
+                entry.case
+            )));
+        }
+        if !all.iter().any(|c| glob_match(&entry.case, c.id)) {
+            return Err(RunError(format!(
+                "manifest: expected failure {:?} matches no case",
+                entry.case
+            )));
+        }
+    }
+    Ok(manifest)
+}
+
+fn role_name(role: RoleUnderTest) -> &'static str {
+    match role {
+        RoleUnderTest::OperationCenter => "operation_center",
+        RoleUnderTest::BankProcessor => "bank_processor",
+        RoleUnderTest::SmsCenter => "sms_center",
+        _ => "other",
+    }
+}
+
+/// A verdict as the report writes it.
+pub fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::ExpectedFailure => "expected_failure",
+        Verdict::UnexpectedPass => "unexpected_pass",
+        Verdict::Skipped => "skipped",
+        _ => "other",
+    }
+}
+
+async fn reachable(target: &Target) -> Result<(), RunError> {
+    for address in target.addresses() {
+        let connect = tokio::net::TcpStream::connect(address.as_str());
+        match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(RunError(format!("endpoint {address} unreachable: {e}"))),
+            Err(_) => {
+                return Err(RunError(format!(
+                    "endpoint {address} unreachable: no connection within 10 s"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn result_of(case: &Case, verdict: Verdict, duration: Duration, checks: &Checks) -> CaseResult {
+    CaseResult {
+        id: case.id.to_owned(),
+        title: case.title.to_owned(),
+        role: case.role,
+        level: case.level(),
+        requirements: case.requirements.iter().map(|r| (*r).to_owned()).collect(),
+        verdict,
+        expected_failure_reason: None,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        assertions: checks.take(),
+        profile: case.profile,
+    }
+}
+
+async fn run_case(case: Case, target: Arc<Target>) -> CaseResult {
+    let checks = Checks::new(
+        case.requirements
+            .first()
+            .copied()
+            .unwrap_or("OMPP-CONF-001"),
+    );
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(CASE_TIMEOUT, (case.run)(target, checks.clone())).await;
+    if outcome.is_err() {
+        checks.fail(
+            "the case finishes in time",
+            format!("still running after {} s", CASE_TIMEOUT.as_secs()),
+        );
+    }
+    let assertions = checks.take();
+    let passed = !assertions.is_empty() && assertions.iter().all(|a| a.passed);
+    let verdict = if passed { Verdict::Pass } else { Verdict::Fail };
+    result_of(&case, verdict, started.elapsed(), &checks)
+}
+
+fn apply_expected_failures(result: &mut CaseResult, expected: &[ExpectedFailure]) {
+    let Some(entry) = expected.iter().find(|e| glob_match(&e.case, &result.id)) else {
+        return;
+    };
+    match result.verdict {
+        Verdict::Pass => result.verdict = Verdict::UnexpectedPass,
+        Verdict::Fail => {
+            result.verdict = Verdict::ExpectedFailure;
+            result.expected_failure_reason = Some(entry.reason.clone());
+        }
+        _ => {}
+    }
+}
+
+/// Whether a report with these cases is conformant (OMPP-CONF-003, OMPP-CONF-007).
+pub fn conformant(cases: &[CaseResult], complete: bool) -> bool {
+    complete
+        && cases.iter().all(|c| match c.verdict {
+            Verdict::Fail | Verdict::ExpectedFailure => c.level != Level::Must,
+            Verdict::UnexpectedPass => false,
+            _ => true,
+        })
+}
+
+/// Runs the suite and writes the report. `Err` means the run could not be performed and no
+/// case ran (exit status 2).
+pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
+    let catalogue = cases::all();
+    let selected: Vec<Case> = catalogue
+        .iter()
+        .filter(|c| options.only.as_deref().is_none_or(|g| glob_match(g, c.id)))
+        .copied()
+        .collect();
+    if selected.is_empty() {
+        return Err(RunError(format!(
+            "--only {:?} matches no case",
+            options.only.as_deref().unwrap_or_default()
+        )));
+    }
+    let manifest = options.manifest.as_deref().map(load_manifest).transpose()?;
+    let started_at = now_rfc3339();
+    let mut notes = Vec::new();
+    let (reference, target) = match (&manifest, &options.manifest) {
+        (Some(manifest), Some(path)) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            (
+                None,
+                Target::from_manifest(manifest, base).map_err(RunError)?,
+            )
+        }
+        _ => {
+            let (reference, target) = InProcess::start().await.map_err(RunError)?;
+            notes.push(
+                "self-test: the system under test is the in-process reference implementation, \
+                 started with fast (insecure) password hashing"
+                    .to_owned(),
+            );
+            (Some(reference), target)
+        }
+    };
+    if let Some(support) = &target.checkout {
+        notes.push(support.note.clone());
+    }
+    if let Err(error) = reachable(&target).await {
+        if let Some(reference) = reference {
+            reference.stop().await;
+        }
+        return Err(error);
+    }
+    notes.push(coverage_note(&catalogue));
+    let restricted = selected.len() != catalogue.len();
+    if restricted {
+        notes.push(format!(
+            "restricted run (--only {:?}): {} of {} cases; not conformant by OMPP-CONF-007",
+            options.only.as_deref().unwrap_or_default(),
+            selected.len(),
+            catalogue.len()
+        ));
+    }
+
+    let target = Arc::new(target);
+    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut results: HashMap<&'static str, CaseResult> = HashMap::new();
+    for case in &selected {
+        if let Some(profile) = case.profile
+            && !target.profiles.contains(&profile)
+        {
+            let checks = Checks::new("OMPP-CONF-013");
+            let result = result_of(case, Verdict::Skipped, Duration::ZERO, &checks);
+            print_line(&result);
+            results.insert(case.id, result);
+            continue;
+        }
+        let case = *case;
+        let target = target.clone();
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (case.id, run_case(case, target).await)
+        });
+    }
+    let expected = manifest
+        .as_ref()
+        .map(|m| m.expected_failures.clone())
+        .unwrap_or_default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((id, mut result)) => {
+                apply_expected_failures(&mut result, &expected);
+                print_line(&result);
+                results.insert(id, result);
+            }
+            Err(error) => {
+                // A panicking case is a suite bug; it must still show up as a failure.
+                tracing::error!(%error, "a case task failed");
+            }
+        }
+    }
+    for case in &selected {
+        if !results.contains_key(case.id) {
+            let checks = Checks::new(
+                case.requirements
+                    .first()
+                    .copied()
+                    .unwrap_or("OMPP-CONF-001"),
+            );
+            checks.fail("the case runs to its end", "the case task failed");
+            let mut result = result_of(case, Verdict::Fail, Duration::ZERO, &checks);
+            apply_expected_failures(&mut result, &expected);
+            print_line(&result);
+            results.insert(case.id, result);
+        }
+    }
+    if let Some(reference) = reference {
+        reference.stop().await;
+    }
+
+    let cases: Vec<CaseResult> = selected
+        .iter()
+        .filter_map(|c| results.remove(c.id))
+        .collect();
+    let mut summary = Summary::default();
+    for case in &cases {
+        let slot = match case.verdict {
+            Verdict::Pass => &mut summary.passed,
+            Verdict::Fail => &mut summary.failed,
+            Verdict::ExpectedFailure => &mut summary.expected_failures,
+            Verdict::UnexpectedPass => &mut summary.unexpected_passes,
+            _ => &mut summary.skipped,
+        };
+        *slot += 1;
+    }
+    let report = Report {
+        suite_version: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol_version: ompp::PROTOCOL_VERSION.to_owned(),
+        started_at,
+        finished_at: now_rfc3339(),
+        role: manifest
+            .as_ref()
+            .map_or(RoleUnderTest::OperationCenter, |m| m.role),
+        profiles: target.profiles.clone(),
+        endpoints: target.endpoints.clone(),
+        summary,
+        conformant: conformant(&cases, !restricted),
+        cases,
+        notes,
+    };
+    write_report(&report, &options.report_dir)?;
+    Ok(report)
+}
+
+/// How many of the requirements the suite must check (`MUST`, not *(audit)*) its cases check
+/// (OMPP-CONF-002), for the role this version certifies.
+pub fn coverage_note(catalogue: &[Case]) -> String {
+    let checkable: Vec<&str> = ompp::requirements::all()
+        .iter()
+        .filter(|r| r.level == Level::Must && !r.statement.starts_with("*(audit)*"))
+        .map(|r| r.id.as_str())
+        .collect();
+    let checked = checkable
+        .iter()
+        .filter(|id| catalogue.iter().any(|c| c.requirements.contains(id)))
+        .count();
+    format!(
+        "coverage: the cases of suite {} check {checked} of the {} non-audit MUST requirements \
+         of the specification (all roles); a conformant verdict covers only what the cases check",
+        env!("CARGO_PKG_VERSION"),
+        checkable.len()
+    )
+}
+
+fn print_line(result: &CaseResult) {
+    println!(
+        "{:<17} {:<48} {:>6} ms",
+        verdict_name(result.verdict).to_uppercase(),
+        result.id,
+        result.duration_ms
+    );
+}
+
+fn profile_list(profiles: &[Profile]) -> String {
+    profiles
+        .iter()
+        .map(|p| cases::profile_name(Some(*p)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The human-readable summary: counts, verdict, notes and every failed assertion.
+pub fn summary_markdown(report: &Report) -> String {
+    let s = &report.summary;
+    let mut md = format!(
+        "# OMPP conformance report\n\n\
+         - suite {} for {}; role {}; profiles: {}\n\
+         - endpoints: network {}, mobile {}\n\
+         - started {}, finished {}\n\
+         - **{}**: {} passed, {} failed, {} expected failures, {} unexpected passes, {} skipped\n",
+        report.suite_version,
+        report.protocol_version,
+        role_name(report.role),
+        profile_list(&report.profiles),
+        report.endpoints.network.as_deref().unwrap_or("-"),
+        report.endpoints.mobile.as_deref().unwrap_or("-"),
+        report.started_at,
+        report.finished_at,
+        if report.conformant {
+            "conformant"
+        } else {
+            "not conformant"
+        },
+        s.passed,
+        s.failed,
+        s.expected_failures,
+        s.unexpected_passes,
+        s.skipped,
+    );
+    if !report.notes.is_empty() {
+        md.push_str("\n## Notes\n\n");
+        for note in &report.notes {
+            md.push_str(&format!("- {note}\n"));
+        }
+    }
+    md.push_str(
+        "\n## Cases\n\n| verdict | case | level | requirements | ms |\n|---|---|---|---|---|\n",
+    );
+    for case in &report.cases {
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            verdict_name(case.verdict),
+            case.id,
+            case.level.keyword(),
+            case.requirements.join(" "),
+            case.duration_ms
+        ));
+    }
+    let failed: Vec<_> = report
+        .cases
+        .iter()
+        .flat_map(|c| {
+            c.assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(move |a| (c, a))
+        })
+        .collect();
+    if !failed.is_empty() {
+        md.push_str("\n## Failed assertions\n\n");
+        for (case, a) in failed {
+            md.push_str(&format!(
+                "- `{}` ({}): {} — expected {}, got {}{}\n",
+                case.id,
+                a.requirement,
+                a.description,
+                a.expected,
+                a.actual,
+                case.expected_failure_reason
+                    .as_deref()
+                    .map(|r| format!(" (expected failure: {r})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    md
+}
+
+/// Writes `report.json` and `summary.md` into `dir`.
+pub fn write_report(report: &Report, dir: &Path) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(|e| RunError(format!("{}: {e}", dir.display())))?;
+    let json =
+        serde_json::to_string_pretty(report).map_err(|e| RunError(format!("report: {e}")))?;
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| RunError(format!("{}: {e}", path.display())))
+    };
+    write("report.json", &json)?;
+    write("summary.md", &summary_markdown(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_ids() {
+        assert!(glob_match("oc.flow-a.*", "oc.flow-a.happy-path"));
+        assert!(glob_match("*", "oc.tls.unknown-ca"));
+        assert!(glob_match("oc.tls.?nknown-ca", "oc.tls.unknown-ca"));
+        assert!(!glob_match("oc.flow-b.*", "oc.flow-a.happy-path"));
+        assert!(!glob_match("oc.flow-a", "oc.flow-a.happy-path"));
+    }
+
+    fn case(level: Level, verdict: Verdict) -> CaseResult {
+        CaseResult {
+            id: "oc.x".into(),
+            title: String::new(),
+            role: RoleUnderTest::OperationCenter,
+            level,
+            requirements: vec![],
+            verdict,
+            expected_failure_reason: None,
+            duration_ms: 0,
+            assertions: vec![],
+            profile: None,
+        }
+    }
+
+    #[test]
+    fn conformance_follows_levels_and_verdicts() {
+        assert!(conformant(&[case(Level::Must, Verdict::Pass)], true));
+        assert!(!conformant(&[case(Level::Must, Verdict::Pass)], false));
+        assert!(!conformant(&[case(Level::Must, Verdict::Fail)], true));
+        assert!(!conformant(
+            &[case(Level::Must, Verdict::ExpectedFailure)],
+            true
+        ));
+        assert!(conformant(&[case(Level::Should, Verdict::Fail)], true));
+        assert!(!conformant(
+            &[case(Level::Should, Verdict::UnexpectedPass)],
+            true
+        ));
+        assert!(conformant(&[case(Level::Must, Verdict::Skipped)], true));
+    }
+
+    #[test]
+    fn expected_failures_turn_verdicts() {
+        let expected = [ExpectedFailure {
+            case: "oc.*".into(),
+            reason: "ticket 1".into(),
+        }];
+        let mut failed = case(Level::Must, Verdict::Fail);
+        apply_expected_failures(&mut failed, &expected);
+        assert_eq!(failed.verdict, Verdict::ExpectedFailure);
+        assert_eq!(failed.expected_failure_reason.as_deref(), Some("ticket 1"));
+        let mut passed = case(Level::Must, Verdict::Pass);
+        apply_expected_failures(&mut passed, &expected);
+        assert_eq!(passed.verdict, Verdict::UnexpectedPass);
+    }
+}

@@ -1,0 +1,564 @@
+//! The system under test as the suite sees it: endpoints, TLS material, and the fixtures every
+//! case provisions for itself through the system's own RPCs (OMPP-CONF-008).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ompp::conformance::{Endpoints, Manifest, Profile};
+use ompp::proto::v1 as pb;
+use ompp::proto::v1::device_service_client::DeviceServiceClient;
+use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
+use ompp::proto::v1::handset_service_client::HandsetServiceClient;
+use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
+use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp_server::pki::{DevPki, Validity, cert_der_to_pem, certs_from_pem, generate_csr};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::case::{Abort, Checks};
+
+/// The payment password of every customer the suite registers.
+pub const PASSWORD: &str = "conformance pass 1";
+
+/// The currency of every wallet and payment the suite creates.
+pub const CURRENCY: &str = "EUR";
+
+/// A PEM certificate chain and its key.
+#[derive(Clone)]
+pub struct Credential {
+    /// PEM certificate chain, leaf first.
+    pub cert_pem: String,
+    /// PEM private key.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential").finish_non_exhaustive()
+    }
+}
+
+/// Where a flow C customer's bank account is, and how the suite reads the customer's SMS.
+#[derive(Debug, Clone)]
+pub struct CheckoutSupport {
+    /// `https://host:port` of a `HandsetService` that receives the SMS the system sends.
+    pub handset_url: String,
+    /// `bank_id` of a funded account at the bank processor the system calls.
+    pub bank_id: String,
+    /// Its `account_number`.
+    pub account_number: String,
+    /// Said in the report: whose bank processor and SMS center were used.
+    pub note: String,
+}
+
+/// Everything the cases need to reach and authenticate to the system under test.
+#[derive(Debug)]
+pub struct Target {
+    /// Network server public endpoint.
+    pub network_url: String,
+    /// Mobile server device endpoint.
+    pub mobile_url: String,
+    /// PEM trust anchors of the system's server certificates.
+    pub trust_anchors_pem: String,
+    /// The merchant identity the suite uses on `MerchantPaymentService`.
+    pub merchant: Credential,
+    /// Its merchant id (from its certificate's `ompp://merchant/<id>`).
+    pub merchant_id: String,
+    /// An expired merchant certificate from the system's CA, when one is available.
+    pub expired_merchant: Option<Credential>,
+    /// How flow C codes are read, when the suite can read them.
+    pub checkout: Option<CheckoutSupport>,
+    /// The profiles declared.
+    pub profiles: Vec<Profile>,
+    /// The endpoints, as reported.
+    pub endpoints: Endpoints,
+    run_tag: String,
+    phone_seed: u32,
+    counter: AtomicU32,
+}
+
+/// A customer the suite registered, with a paired device.
+#[derive(Debug)]
+pub struct Customer {
+    /// The system's customer id.
+    pub customer_id: String,
+    /// The registered phone number.
+    pub phone: String,
+    /// `DeviceService` as the paired device.
+    pub device: DeviceServiceClient<Channel>,
+    /// The paired device's certificate and key.
+    pub credential: Credential,
+}
+
+fn host_of(url: &str) -> String {
+    url.trim_start_matches("https://")
+        .split([':', '/'])
+        .next()
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+fn merchant_id_of(cert_pem: &str) -> Result<String, String> {
+    let certs = certs_from_pem(cert_pem).map_err(|e| format!("merchant certificate: {e}"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| "merchant certificate: no certificate in the PEM".to_owned())?;
+    let identity = ompp_server::pki::identity_of(leaf.as_ref())
+        .map_err(|e| format!("merchant certificate: {e}"))?;
+    if identity.role() != ompp::types::Role::Merchant {
+        return Err(format!(
+            "merchant certificate: identity {identity} is not a merchant"
+        ));
+    }
+    Ok(identity.id().to_owned())
+}
+
+/// The `Money` of `minor_units` in the suite's currency.
+pub fn money(minor_units: i64) -> pb::Money {
+    pb::Money {
+        currency: CURRENCY.into(),
+        minor_units,
+    }
+}
+
+impl Target {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        network_url: String,
+        mobile_url: String,
+        trust_anchors_pem: String,
+        merchant: Credential,
+        expired_merchant: Option<Credential>,
+        checkout: Option<CheckoutSupport>,
+        profiles: Vec<Profile>,
+    ) -> Result<Self, String> {
+        let merchant_id = merchant_id_of(&merchant.cert_pem)?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = nanos ^ (u128::from(std::process::id()) << 20);
+        let endpoints = Endpoints {
+            network: Some(network_url.clone()),
+            mobile: Some(mobile_url.clone()),
+            ..Endpoints::default()
+        };
+        Ok(Self {
+            network_url,
+            mobile_url,
+            trust_anchors_pem,
+            merchant,
+            merchant_id,
+            expired_merchant,
+            checkout,
+            profiles,
+            endpoints,
+            run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
+            phone_seed: u32::try_from(seed % 100_000).unwrap_or(0),
+            counter: AtomicU32::new(0),
+        })
+    }
+
+    /// Reads a manifest's endpoints and TLS material (paths relative to `base`).
+    pub fn from_manifest(manifest: &Manifest, base: &Path) -> Result<Self, String> {
+        let read = |path: &str| {
+            let full = base.join(path);
+            std::fs::read_to_string(&full).map_err(|e| format!("{}: {e}", full.display()))
+        };
+        let network = manifest
+            .endpoints
+            .network
+            .clone()
+            .ok_or("manifest: endpoints.network is required for an operation center")?;
+        let mobile = manifest
+            .endpoints
+            .mobile
+            .clone()
+            .ok_or("manifest: endpoints.mobile is required for an operation center")?;
+        let merchant = manifest.tls.merchant.as_ref().ok_or(
+            "manifest: tls.merchant is required in this version (merchant registration by enrollment token is not implemented yet)",
+        )?;
+        let credential = |identity: &ompp::conformance::Identity| -> Result<Credential, String> {
+            Ok(Credential {
+                cert_pem: read(&identity.cert)?,
+                key_pem: read(&identity.key)?,
+            })
+        };
+        let merchant = credential(merchant)?;
+        let expired = manifest
+            .tls
+            .expired_merchant
+            .as_ref()
+            .map(credential)
+            .transpose()?;
+        Self::new(
+            network,
+            mobile,
+            read(&manifest.tls.trust_anchors)?,
+            merchant,
+            expired,
+            None,
+            manifest.profiles.clone(),
+        )
+    }
+
+    /// A key unique to this run (OMPP-CONF-008), for idempotency keys and references.
+    pub fn key(&self, label: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{label}-{n}", self.run_tag)
+    }
+
+    /// A phone number unique to this run.
+    pub fn phone(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) % 1000;
+        format!("+4915{:05}{n:03}", self.phone_seed)
+    }
+
+    /// The addresses the suite must reach before it runs a case.
+    pub fn addresses(&self) -> Vec<String> {
+        [&self.network_url, &self.mobile_url]
+            .iter()
+            .map(|url| {
+                url.trim_start_matches("https://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// A TLS channel to `url`, presenting `identity` when given.
+    pub async fn channel(
+        &self,
+        url: &str,
+        identity: Option<&Credential>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.trust_anchors_pem))
+            .domain_name(host_of(url));
+        if let Some(identity) = identity {
+            tls = tls.identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem));
+        }
+        Endpoint::from_shared(url.to_owned())?
+            .tls_config(tls)?
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(20))
+            .connect()
+            .await
+    }
+
+    /// `MerchantPaymentService` as the suite's merchant.
+    pub async fn merchant(
+        &self,
+        checks: &Checks,
+    ) -> Result<MerchantPaymentServiceClient<Channel>, Abort> {
+        let channel = checks.setup(
+            "connect to MerchantPaymentService with the merchant certificate",
+            self.channel(&self.network_url, Some(&self.merchant)).await,
+        )?;
+        Ok(MerchantPaymentServiceClient::new(channel))
+    }
+
+    /// `RegistrationService` (no client certificate).
+    pub async fn registration(
+        &self,
+        checks: &Checks,
+    ) -> Result<RegistrationServiceClient<Channel>, Abort> {
+        let channel = checks.setup(
+            "connect to RegistrationService",
+            self.channel(&self.network_url, None).await,
+        )?;
+        Ok(RegistrationServiceClient::new(channel))
+    }
+
+    /// `GatewayService` (no client certificate).
+    pub async fn gateway(&self, checks: &Checks) -> Result<GatewayServiceClient<Channel>, Abort> {
+        let channel = checks.setup(
+            "connect to GatewayService",
+            self.channel(&self.network_url, None).await,
+        )?;
+        Ok(GatewayServiceClient::new(channel))
+    }
+
+    /// Registers a customer (optionally with a bank account) and returns its id and phone.
+    pub async fn register(
+        &self,
+        checks: &Checks,
+        wallet: bool,
+        bank_account: Option<pb::BankAccountRef>,
+    ) -> Result<(String, String), Abort> {
+        let phone = self.phone();
+        let mut registration = self.registration(checks).await?;
+        let registered = checks.setup_call(
+            "RegisterCustomer",
+            registration
+                .register_customer(pb::RegisterCustomerRequest {
+                    display_name: "Conformance Customer".into(),
+                    phone_number: phone.clone(),
+                    password: PASSWORD.into(),
+                    wallet_currencies: if wallet {
+                        vec![CURRENCY.into()]
+                    } else {
+                        vec![]
+                    },
+                    bank_account,
+                    idempotency_key: self.key("reg"),
+                })
+                .await,
+        )?;
+        Ok((registered.customer_id, phone))
+    }
+
+    /// Registers a customer with a wallet, pairs a device, and tops the wallet up by
+    /// `top_up` minor units.
+    pub async fn customer(&self, checks: &Checks, top_up: i64) -> Result<Customer, Abort> {
+        let (customer_id, phone) = self.register(checks, true, None).await?;
+        let csr = checks.setup("generate a device key and CSR", generate_csr("device"))?;
+        let mut registration = self.registration(checks).await?;
+        let paired = checks.setup_call(
+            "PairDevice",
+            registration
+                .pair_device(pb::PairDeviceRequest {
+                    customer_id: customer_id.clone(),
+                    password: PASSWORD.into(),
+                    device_name: "conformance device".into(),
+                    csr_der: csr.csr_der.clone(),
+                    idempotency_key: self.key("pair"),
+                })
+                .await,
+        )?;
+        let credential = Credential {
+            cert_pem: cert_der_to_pem(&paired.certificate_der),
+            key_pem: csr.key_pem,
+        };
+        let channel = checks.setup(
+            "connect to DeviceService with the paired device's certificate",
+            self.channel(&self.mobile_url, Some(&credential)).await,
+        )?;
+        let mut device = DeviceServiceClient::new(channel);
+        if top_up > 0 {
+            checks.setup_call(
+                "TopUpWallet",
+                device
+                    .top_up_wallet(pb::TopUpWalletRequest {
+                        amount: Some(money(top_up)),
+                        password: PASSWORD.into(),
+                        idempotency_key: self.key("topup"),
+                    })
+                    .await,
+            )?;
+        }
+        Ok(Customer {
+            customer_id,
+            phone,
+            device,
+            credential,
+        })
+    }
+
+    /// Registers a flow C customer whose bank account is the funded account of
+    /// [`CheckoutSupport`]; returns its id and phone number.
+    pub async fn bank_customer(
+        &self,
+        checks: &Checks,
+        support: &CheckoutSupport,
+    ) -> Result<(String, String), Abort> {
+        self.register(
+            checks,
+            false,
+            Some(pb::BankAccountRef {
+                bank_id: support.bank_id.clone(),
+                account_number: support.account_number.clone(),
+            }),
+        )
+        .await
+    }
+}
+
+impl Customer {
+    /// The wallet balance in the suite's currency.
+    pub async fn balance(&mut self, checks: &Checks) -> Result<i64, Abort> {
+        let balances = checks.setup_call(
+            "GetWalletBalance",
+            self.device
+                .get_wallet_balance(pb::GetWalletBalanceRequest {})
+                .await,
+        )?;
+        Ok(balances
+            .balances
+            .iter()
+            .find(|m| m.currency == CURRENCY)
+            .map_or(0, |m| m.minor_units))
+    }
+}
+
+/// A handset of the SMS center, with its message stream open.
+#[derive(Debug)]
+pub struct Handset {
+    stream: tonic::Streaming<pb::ReceiveMessagesResponse>,
+}
+
+impl Handset {
+    /// Registers a handset for `phone` at the `HandsetService` of `support`.
+    pub async fn open(
+        target: &Target,
+        checks: &Checks,
+        support: &CheckoutSupport,
+        phone: &str,
+    ) -> Result<Self, Abort> {
+        let channel = checks.setup(
+            "connect to the SMS center's HandsetService",
+            target.channel(&support.handset_url, None).await,
+        )?;
+        let mut client = HandsetServiceClient::new(channel);
+        let registered = checks.setup_call(
+            "RegisterHandset",
+            client
+                .register_handset(pb::RegisterHandsetRequest {
+                    phone_number: phone.into(),
+                })
+                .await,
+        )?;
+        let stream = checks.setup_call(
+            "ReceiveMessages",
+            client
+                .receive_messages(pb::ReceiveMessagesRequest {
+                    handset_id: registered.handset_id,
+                    handset_token: registered.handset_token,
+                })
+                .await,
+        )?;
+        Ok(Self { stream })
+    }
+
+    /// The next SMS text, if one arrives within 10 s.
+    pub async fn next_text(&mut self) -> Result<String, String> {
+        match tokio::time::timeout(Duration::from_secs(10), self.stream.message()).await {
+            Err(_) => Err("no SMS within 10 s".into()),
+            Ok(Err(status)) => Err(format!("handset stream failed: {status}")),
+            Ok(Ok(None)) => Err("handset stream ended".into()),
+            Ok(Ok(Some(message))) => Ok(message.text),
+        }
+    }
+}
+
+/// The authorization code in an SMS: its first maximal run of ASCII digits (OMPP-AUTH-010).
+pub fn code_in(text: &str) -> String {
+    text.chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect()
+}
+
+/// The reference implementation running in this process, for the self-test run.
+#[derive(Debug)]
+pub struct InProcess {
+    running: Option<ompp_server::run::Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// Starts the whole reference (operation center, bank processor, SMS center) on loopback
+    /// ports in a fresh temporary directory, and describes it as a [`Target`] whose TLS
+    /// material comes from the reference's development PKI.
+    pub async fn start() -> Result<(Self, Target), String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = ompp_server::config::Config {
+            data_dir: dir.path().to_owned(),
+            password_hashing: ompp_server::passwords::HashingProfile::FastInsecure,
+            ..ompp_server::config::Config::default()
+        };
+        config.network.listen = any;
+        config.network.link_listen = any;
+        config.mobile.listen = any;
+        config.mobile.link_listen = any;
+        config.bank.listen = any;
+        config.sms.listen = any;
+        config.sms.handset_listen = any;
+        let running = ompp_server::run::start(
+            &config,
+            ompp_server::run::Role::All,
+            Arc::new(ompp_server::clock::SystemClock),
+            None,
+        )
+        .await
+        .map_err(|e| format!("starting the reference: {e}"))?;
+        let pki = DevPki::read(&config.pki_dir()).map_err(|e| format!("reference PKI: {e}"))?;
+        let url = |addr: Option<SocketAddr>| {
+            addr.map(|a| format!("https://localhost:{}", a.port()))
+                .ok_or_else(|| "the reference did not report an address".to_owned())
+        };
+        let network_url = url(running.network_addr)?;
+        let mobile_url = url(running.mobile_addr)?;
+        let handset_url = url(running.sms.as_ref().map(|s| s.handset_addr))?;
+        let expired = expired_merchant(&pki)?;
+        let checkout = CheckoutSupport {
+            handset_url,
+            bank_id: config.bank.bank_id.clone(),
+            account_number: "DEMO0001".into(),
+            note: "flow C ran against the in-process reference's own bank processor and SMS \
+                   center (the suite registered a handset there to read the authorization code); \
+                   the suite's own counterparties are not implemented in this version"
+                .into(),
+        };
+        let target = Target::new(
+            network_url,
+            mobile_url,
+            pki.operator_ca.cert_pem(),
+            Credential {
+                cert_pem: pki.merchant.cert_pem.clone(),
+                key_pem: pki.merchant.key_pem.clone(),
+            },
+            Some(expired),
+            Some(checkout),
+            vec![
+                Profile::Registration,
+                Profile::FlowA,
+                Profile::FlowB,
+                Profile::FlowC,
+            ],
+        )?;
+        Ok((
+            Self {
+                running: Some(running),
+                _dir: dir,
+            },
+            target,
+        ))
+    }
+
+    /// Stops the reference.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+/// A certificate for the sample merchant, issued by the operator CA, that expired a week ago.
+fn expired_merchant(pki: &DevPki) -> Result<Credential, String> {
+    let identity = ompp_server::pki::identity_of(pki.merchant.cert_der.as_ref())
+        .map_err(|e| format!("reference merchant certificate: {e}"))?;
+    let week = Duration::from_secs(7 * 86_400);
+    let now = SystemTime::now();
+    let issued = pki
+        .operator_ca
+        .issue(
+            &identity,
+            &[],
+            &[],
+            Validity {
+                not_before: now.checked_sub(2 * week).unwrap_or(UNIX_EPOCH),
+                not_after: now.checked_sub(week).unwrap_or(UNIX_EPOCH),
+            },
+        )
+        .map_err(|e| format!("expired merchant certificate: {e}"))?;
+    Ok(Credential {
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
+    })
+}

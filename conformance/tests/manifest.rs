@@ -1,0 +1,214 @@
+//! The suite with a vendor manifest, against a reference started here: a deliberately wrong
+//! certificate in the manifest is caught by exactly one case, expected failures are honoured,
+//! and invalid manifests stop the run before any case (exit status 2).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use ompp::conformance::{Report, Verdict};
+use ompp_server::pki::DevPki;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ompp-conformance");
+
+struct Reference {
+    running: ompp_server::run::Running,
+    pki: DevPki,
+    _dir: tempfile::TempDir,
+}
+
+async fn reference() -> Reference {
+    let dir = tempfile::tempdir().unwrap();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = ompp_server::config::Config {
+        data_dir: dir.path().to_owned(),
+        password_hashing: ompp_server::passwords::HashingProfile::FastInsecure,
+        ..ompp_server::config::Config::default()
+    };
+    config.network.listen = any;
+    config.network.link_listen = any;
+    config.mobile.listen = any;
+    config.mobile.link_listen = any;
+    config.bank.listen = any;
+    config.sms.listen = any;
+    config.sms.handset_listen = any;
+    let running = ompp_server::run::start(
+        &config,
+        ompp_server::run::Role::All,
+        Arc::new(ompp_server::clock::SystemClock),
+        None,
+    )
+    .await
+    .unwrap();
+    let pki = DevPki::read(&config.pki_dir()).unwrap();
+    Reference {
+        running,
+        pki,
+        _dir: dir,
+    }
+}
+
+/// Writes the TLS material and a manifest into `dir`; `extra` is appended to the manifest.
+/// The "expired" merchant certificate is deliberately the valid one.
+fn write_manifest(
+    dir: &Path,
+    reference: &Reference,
+    role: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("ca.pem"), reference.pki.operator_ca.cert_pem()).unwrap();
+    std::fs::write(dir.join("merchant.pem"), &reference.pki.merchant.cert_pem).unwrap();
+    std::fs::write(dir.join("merchant.key"), &reference.pki.merchant.key_pem).unwrap();
+    let network = reference.running.network_addr.unwrap().port();
+    let mobile = reference.running.mobile_addr.unwrap().port();
+    let manifest = format!(
+        r#"role = "{role}"
+profiles = ["registration", "flow_a", "flow_b"]
+
+[endpoints]
+network = "https://localhost:{network}"
+mobile = "https://localhost:{mobile}"
+
+[tls]
+trust_anchors = "ca.pem"
+merchant = {{ cert = "merchant.pem", key = "merchant.key" }}
+expired_merchant = {{ cert = "merchant.pem", key = "merchant.key" }}
+{extra}"#
+    );
+    let path = dir.join("vendor.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+async fn run(manifest: &Path, report_dir: &Path) -> Output {
+    let (manifest, report_dir) = (manifest.to_owned(), report_dir.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("run")
+            .arg("--manifest")
+            .arg(manifest)
+            .arg("--report-dir")
+            .arg(report_dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn read_report(dir: &Path) -> Report {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
+    let reference = reference().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let manifest = write_manifest(dir.path(), &reference, "operation_center", "");
+    let out = dir.path().join("plain");
+    let output = run(&manifest, &out).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = read_report(&out);
+    let failed: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(failed, ["oc.tls.expired-certificate"], "{report:#?}");
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.id == "oc.tls.expired-certificate")
+        .unwrap();
+    let failing: Vec<_> = case.assertions.iter().filter(|a| !a.passed).collect();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0].requirement, "OMPP-TLS-007");
+    // Flow C is not declared: skipped, never failed.
+    assert!(
+        report
+            .cases
+            .iter()
+            .filter(|c| c.id.starts_with("oc.flow-c."))
+            .all(|c| c.verdict == Verdict::Skipped)
+    );
+    let flow_c = report
+        .cases
+        .iter()
+        .filter(|c| c.id.starts_with("oc.flow-c."))
+        .count();
+    assert!(flow_c >= 2);
+    assert_eq!(report.summary.skipped as usize, flow_c);
+    assert!(!report.conformant);
+
+    // Declared as an expected failure: reported with the reason, still not conformant.
+    let manifest = write_manifest(
+        dir.path(),
+        &reference,
+        "operation_center",
+        "\n[[expected_failures]]\ncase = \"oc.tls.expired-*\"\nreason = \"ticket EX-1\"\n",
+    );
+    let out = dir.path().join("expected");
+    let output = run(&manifest, &out).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = read_report(&out);
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.id == "oc.tls.expired-certificate")
+        .unwrap();
+    assert_eq!(case.verdict, Verdict::ExpectedFailure);
+    assert_eq!(case.expected_failure_reason.as_deref(), Some("ticket EX-1"));
+    assert_eq!(report.summary.expected_failures, 1);
+    assert_eq!(report.summary.failed, 0);
+
+    // An expected failure on a passing case is an unexpected pass.
+    let manifest = write_manifest(
+        dir.path(),
+        &reference,
+        "operation_center",
+        "\n[[expected_failures]]\ncase = \"oc.flow-a.decline\"\nreason = \"ticket EX-2\"\n",
+    );
+    let out = dir.path().join("unexpected");
+    let output = run(&manifest, &out).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = read_report(&out);
+    assert_eq!(report.summary.unexpected_passes, 1);
+
+    // Invalid manifests: no case runs, exit status 2, no report.
+    for (name, role, extra) in [
+        (
+            "nomatch",
+            "operation_center",
+            "\n[[expected_failures]]\ncase = \"oc.no-such-case\"\nreason = \"x\"\n",
+        ),
+        ("role", "bank_processor", ""),
+    ] {
+        let manifest = write_manifest(dir.path(), &reference, role, extra);
+        let out = dir.path().join(name);
+        let output = run(&manifest, &out).await;
+        assert_eq!(output.status.code(), Some(2), "{name}: {output:?}");
+        assert!(!out.join("report.json").exists(), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if role == "bank_processor" {
+            assert!(
+                stderr.contains("unsupported role in this version"),
+                "{stderr}"
+            );
+        }
+    }
+    // The system is down: the run is not performed (OMPP-CONF-006).
+    let manifest = write_manifest(dir.path(), &reference, "operation_center", "");
+    let Reference { running, pki, _dir } = reference;
+    running.stop().await;
+    drop(pki);
+    let out = dir.path().join("down");
+    let output = run(&manifest, &out).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(!out.join("report.json").exists());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unreachable"));
+    drop(_dir);
+}

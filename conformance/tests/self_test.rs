@@ -1,0 +1,99 @@
+//! The suite against the in-process reference: `list` is well-formed, and `run` without a
+//! manifest passes every case and writes a complete report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use ompp::conformance::{Report, Verdict};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ompp-conformance");
+
+#[test]
+fn list_json_ids_are_unique_and_name_known_requirements() {
+    let output = Command::new(BIN).args(["list", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let cases: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(cases.len() >= 16, "{} cases", cases.len());
+    let mut ids = HashSet::new();
+    for case in &cases {
+        let id = case["id"].as_str().unwrap();
+        assert!(ids.insert(id.to_owned()), "duplicate id {id}");
+        assert_eq!(case["role"], "operation_center");
+        assert!(["MUST", "SHOULD"].contains(&case["level"].as_str().unwrap()));
+        let requirements = case["requirements"].as_array().unwrap();
+        assert!(!requirements.is_empty(), "{id}");
+        for requirement in requirements {
+            let requirement = requirement.as_str().unwrap();
+            assert!(
+                ompp::requirements::get(requirement).is_some(),
+                "{id}: unknown requirement {requirement}"
+            );
+        }
+    }
+}
+
+#[test]
+fn run_against_the_in_process_reference_passes_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("report");
+    let output = Command::new(BIN)
+        .args(["run", "--report-dir"])
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Report =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    let failures: Vec<_> = report
+        .cases
+        .iter()
+        .flat_map(|c| {
+            c.assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(move |a| (&c.id, a))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}\n{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(report.summary.failed, 0);
+    assert!(report.conformant);
+    assert_eq!(report.summary.passed as usize, report.cases.len());
+    assert_eq!(report.protocol_version, ompp::PROTOCOL_VERSION);
+    // OMPP-CONF-002: every assertion names one of its case's requirements.
+    for case in &report.cases {
+        assert_eq!(case.verdict, Verdict::Pass, "{}", case.id);
+        assert!(!case.assertions.is_empty(), "{}", case.id);
+        for assertion in &case.assertions {
+            assert!(
+                case.requirements.contains(&assertion.requirement),
+                "{}: assertion {:?} names {} outside the case's requirements",
+                case.id,
+                assertion.description,
+                assertion.requirement
+            );
+        }
+        assert!(stdout.contains(&case.id), "{} not printed", case.id);
+    }
+    // The summary says flow C used the reference's own counterparties.
+    let summary = std::fs::read_to_string(report_dir.join("summary.md")).unwrap();
+    assert!(summary.contains("conformant"), "{summary}");
+    assert!(summary.contains("SMS center"), "{summary}");
+}
+
+#[test]
+fn a_restricted_run_is_never_conformant() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "--only", "oc.tls.*", "--report-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report: Report =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert!(report.cases.iter().all(|c| c.id.starts_with("oc.tls.")));
+    assert!(report.cases.iter().all(|c| c.verdict == Verdict::Pass));
+    assert!(!report.conformant);
+}
