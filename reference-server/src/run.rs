@@ -203,6 +203,29 @@ fn upstream_channel(url: &str, pki: &DevPki) -> Result<Channel, StartError> {
     Ok(endpoint.connect_lazy())
 }
 
+/// Runs a server future as a task, logging why it stopped if it stopped with an error.
+fn spawn_server<F>(tasks: &mut JoinSet<()>, what: &'static str, server: F)
+where
+    F: std::future::Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+{
+    tasks.spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(%error, server = what, "server stopped");
+        }
+    });
+}
+
+/// TLS for one end of the secure link: its link certificate, peers pinned to the link CA
+/// (OMPP-LINK-001, OMPP-TLS-008).
+fn link_server_config(end: &Issued, pki: &DevPki) -> Result<rustls::ServerConfig, StartError> {
+    Ok(server_config(
+        certs_from_pem(&end.cert_pem)?,
+        end.key_der(),
+        vec![pki.link_ca.cert_der()],
+        ClientAuth::Required,
+    )?)
+}
+
 fn identity(issued: &Issued) -> Result<PartyIdentity, StartError> {
     Ok(crate::pki::identity_of(issued.cert_der.as_ref())?)
 }
@@ -408,19 +431,10 @@ pub async fn start(
                 crate::tls::incoming(public, public_tls),
                 shutdown_signal(shutdown_rx.clone()),
             );
-        tasks.spawn(async move {
-            if let Err(error) = public_server.await {
-                tracing::error!(%error, "network server stopped");
-            }
-        });
+        spawn_server(&mut tasks, "network server stopped", public_server);
 
         // The secure link: mutual TLS pinned to the link CA (OMPP-LINK-001).
-        let link_tls = server_config(
-            certs_from_pem(&pki.link_network.cert_pem)?,
-            pki.link_network.key_der(),
-            vec![pki.link_ca.cert_der()],
-            ClientAuth::Required,
-        )?;
+        let link_tls = link_server_config(&pki.link_network, &pki)?;
         health_reporter
             .set_serving::<NetworkLinkServiceServer<NetworkLinkHandler>>()
             .await;
@@ -435,11 +449,7 @@ pub async fn start(
                 crate::tls::incoming(link, link_tls),
                 shutdown_signal(shutdown_rx.clone()),
             );
-        tasks.spawn(async move {
-            if let Err(error) = link_server.await {
-                tracing::error!(%error, "network link server stopped");
-            }
-        });
+        spawn_server(&mut tasks, "network link server stopped", link_server);
 
         // Expiry sweeper: pending payments past their expiry become EXPIRED and are reported.
         let sweeper = network.clone();
@@ -502,18 +512,9 @@ pub async fn start(
                 crate::tls::incoming(devices, device_tls),
                 shutdown_signal(shutdown_rx.clone()),
             );
-        tasks.spawn(async move {
-            if let Err(error) = device_server.await {
-                tracing::error!(%error, "mobile server stopped");
-            }
-        });
+        spawn_server(&mut tasks, "mobile server stopped", device_server);
 
-        let link_tls = server_config(
-            certs_from_pem(&pki.link_mobile.cert_pem)?,
-            pki.link_mobile.key_der(),
-            vec![pki.link_ca.cert_der()],
-            ClientAuth::Required,
-        )?;
+        let link_tls = link_server_config(&pki.link_mobile, &pki)?;
         health_reporter
             .set_serving::<MobileLinkServiceServer<MobileLinkHandler>>()
             .await;
@@ -527,11 +528,7 @@ pub async fn start(
                 crate::tls::incoming(link, link_tls),
                 shutdown_signal(shutdown_rx.clone()),
             );
-        tasks.spawn(async move {
-            if let Err(error) = link_server.await {
-                tracing::error!(%error, "mobile link server stopped");
-            }
-        });
+        spawn_server(&mut tasks, "mobile link server stopped", link_server);
         tracing::info!(devices = ?running.mobile_addr, link = ?running.mobile_link_addr, "mobile server listening");
         running.mobile = Some(mobile);
     }
