@@ -1,10 +1,14 @@
 //! The embedded store: one SQLite database in WAL mode with `synchronous=FULL`.
 //!
-//! One connection behind a mutex serializes writers (SQLite does anyway); every operation is a
-//! single transaction, so a crash leaves either all of it or none of it.
+//! One connection behind a mutex serializes writers (SQLite does anyway); every operation is
+//! atomic (a savepoint), and operations that arrive together share one durable commit (see
+//! [`SqliteStore`]), so a crash leaves either all of an operation or none of it, and nothing a
+//! caller was told about is lost.
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use ompp::authcode::StoredCode;
 use ompp::checkout::{Checkout, CheckoutParts};
@@ -15,7 +19,7 @@ use ompp::types::{
     AccountNumber, BankAccountRef, BankId, CustomerId, DeviceId, MerchantId, PaymentId, UnixMillis,
 };
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner,
@@ -26,10 +30,45 @@ use super::{
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// The SQLite store.
+///
+/// Group commit: every operation runs in its own savepoint inside the batch transaction that
+/// is open at the time, and returns only once a `COMMIT` covering that batch has reached the
+/// disk (`synchronous=FULL`). The first caller to wait commits for everyone who joined the
+/// batch meanwhile, so one fsync serves many operations under load and exactly one when idle.
+/// An operation that fails rolls back its own savepoint only. A read waits for the batch whose
+/// uncommitted writes it could have seen, so no caller ever learns of a state that a crash
+/// could still undo.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    batch: Mutex<Batch>,
+    durable: Mutex<Durable>,
+    committed: Condvar,
+    commits: AtomicU64,
 }
+
+/// The connection and the batch transaction it may have open.
+#[derive(Debug)]
+struct Batch {
+    conn: Connection,
+    /// Whether `BEGIN` has run and `COMMIT` has not.
+    open: bool,
+    /// The number of the open batch, or of the next one when none is open.
+    number: u64,
+}
+
+/// What the waiters know about the batches.
+#[derive(Debug, Default)]
+struct Durable {
+    /// Every batch up to this number is settled (committed, or failed as listed).
+    settled: u64,
+    /// Whether a waiter is committing right now.
+    leader: bool,
+    /// The latest batches whose `COMMIT` failed, with the error.
+    failed: VecDeque<(u64, String)>,
+}
+
+/// How many failed batch numbers are remembered for their waiters.
+const FAILED_BATCHES_KEPT: usize = 64;
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -71,23 +110,177 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         super::prepare_database(&conn, include_str!("schema.sql"), SCHEMA_VERSION)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            batch: Mutex::new(Batch {
+                conn,
+                open: false,
+                number: 1,
+            }),
+            durable: Mutex::new(Durable::default()),
+            committed: Condvar::new(),
+            commits: AtomicU64::new(0),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-done transaction (it rolls back on
-        // drop), so the connection is still usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Batch> {
+        // A panic while holding the lock leaves at most an open savepoint, which the
+        // `Savepoint` guard rolled back while unwinding, so the connection is still usable.
+        self.batch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many batch commits have run: with [`SqliteStore::seed_settled_payments`] aside,
+    /// the number of fsyncs the writes cost.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    fn lock_durable(&self) -> MutexGuard<'_, Durable> {
+        self.durable.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` as one atomic change (a savepoint in the open batch) and returns its result
+    /// once the batch is durable. An `Err` from `f` undoes everything `f` did.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (result, batch) = {
+            let mut guard = self.lock();
+            let batch = &mut *guard;
+            if !batch.open {
+                batch.conn.execute_batch("BEGIN IMMEDIATE")?;
+                batch.open = true;
+            }
+            let savepoint = batch.conn.savepoint()?;
+            let result = f(&savepoint);
+            if result.is_ok() {
+                savepoint.commit()?;
+            }
+            // On error the savepoint rolls back when dropped.
+            (result, batch.number)
+        };
+        self.wait_durable(batch)?;
+        result
+    }
+
+    /// Runs a read; if it could have seen uncommitted writes, returns only once they are
+    /// durable.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (result, pending) = {
+            let batch = self.lock();
+            (f(&batch.conn), batch.open.then_some(batch.number))
+        };
+        if let Some(batch) = pending {
+            self.wait_durable(batch)?;
+        }
+        result
+    }
+
+    /// Blocks until batch `number` is committed; the first waiter commits it.
+    fn wait_durable(&self, number: u64) -> Result<(), StoreError> {
+        let mut durable = self.lock_durable();
+        loop {
+            if durable.settled >= number {
+                return match durable.failed.iter().find(|(n, _)| *n == number) {
+                    Some((_, error)) => Err(StoreError::Corrupt(format!("commit failed: {error}"))),
+                    None => Ok(()),
+                };
+            }
+            if durable.leader {
+                durable = self
+                    .committed
+                    .wait(durable)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            durable.leader = true;
+            drop(durable);
+            let (settled, outcome) = self.commit_open();
+            durable = self.lock_durable();
+            durable.leader = false;
+            durable.settled = durable.settled.max(settled);
+            if let Err(error) = outcome {
+                durable.failed.push_back((settled, error.to_string()));
+                if durable.failed.len() > FAILED_BATCHES_KEPT {
+                    durable.failed.pop_front();
+                }
+            }
+            self.committed.notify_all();
+        }
+    }
+
+    /// Commits the open batch, if any; returns the highest batch number now settled.
+    fn commit_open(&self) -> (u64, Result<(), rusqlite::Error>) {
+        let mut batch = self.lock();
+        if !batch.open {
+            return (batch.number - 1, Ok(()));
+        }
+        let number = batch.number;
+        let outcome = batch.conn.execute_batch("COMMIT");
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if outcome.is_err() {
+            // Whatever SQLite left of the transaction goes; the batch's callers get the error.
+            let _ = batch.conn.execute_batch("ROLLBACK");
+        }
+        batch.open = false;
+        batch.number += 1;
+        (number, outcome)
+    }
+
+    /// Stores `count` copies of the settled payment `template` (ids `<template id>-<n>`), each
+    /// booked like a real settlement: its amount moves from the payer's wallet to the
+    /// merchant's, with its own transfer. For benchmarks that need a large stored history; the
+    /// payer must hold `count` times the amount. Commits every 10 000 payments.
+    pub fn seed_settled_payments(
+        &self,
+        template: &PaymentRecord,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        const CHUNK: u64 = 10_000;
+        let payer = template
+            .customer_id
+            .clone()
+            .ok_or(StoreError::NotFound("payer"))?;
+        let currency = template.amount.currency();
+        let mut next = 0;
+        while next < count {
+            let end = count.min(next + CHUNK);
+            self.write(|tx| {
+                let debit = account_id(tx, &Owner::Customer(payer.clone()), currency)?
+                    .ok_or(StoreError::InsufficientFunds)?;
+                let credit =
+                    open_account(tx, &Owner::Merchant(template.merchant_id.clone()), currency)?;
+                for n in next..end {
+                    let mut record = template.clone();
+                    record.payment_id = PaymentId::parse(&format!("{}-{n}", template.payment_id))
+                        .map_err(corrupt)?;
+                    let transfer_id = format!("T-{}", record.payment_id);
+                    record.transfer_id = Some(transfer_id.clone());
+                    save_payment(tx, &record, true)?;
+                    transfer(
+                        tx,
+                        &transfer_id,
+                        debit,
+                        credit,
+                        record.amount,
+                        Some(record.payment_id.as_str()),
+                        record.updated_at,
+                    )?;
+                }
+                Ok(())
+            })?;
+            next = end;
+        }
+        Ok(())
     }
 }
 
 /// Checks or records an idempotency key inside `tx`: `Ok(Some(id))` for a matching retry,
 /// `Ok(None)` if the key is new (the caller then records it with [`record_idempotency`]).
 fn check_idempotency(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     idem: &IdempotencyRecord,
 ) -> Result<Option<String>, StoreError> {
     let existing: Option<(Vec<u8>, String)> = tx
@@ -105,7 +298,7 @@ fn check_idempotency(
 }
 
 fn record_idempotency(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     idem: &IdempotencyRecord,
     result_id: &str,
 ) -> Result<(), StoreError> {
@@ -116,11 +309,7 @@ fn record_idempotency(
     Ok(())
 }
 
-fn open_account(
-    tx: &Transaction<'_>,
-    owner: &Owner,
-    currency: Currency,
-) -> Result<i64, StoreError> {
+fn open_account(tx: &Connection, owner: &Owner, currency: Currency) -> Result<i64, StoreError> {
     let (kind, id) = owner_key(owner);
     let allow_negative = matches!(owner, Owner::Operator);
     tx.execute(
@@ -149,7 +338,7 @@ fn account_id(
 /// Books one transfer inside `tx`: debit and credit the same amount, refusing a debit below
 /// zero unless the account allows it. Idempotent by `transfer_id` (OMPP-LEDGER-003).
 fn transfer(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     transfer_id: &str,
     debit: i64,
     credit: i64,
@@ -245,7 +434,7 @@ fn encode_items(items: &[pb::LineItem]) -> Vec<u8> {
 
 /// Moves a confirmed payment's amount from the payer's wallet to the merchant's inside `tx`
 /// and marks it settled; `InsufficientFunds` if the payer cannot cover it (nothing booked).
-fn settle_in(tx: &Transaction<'_>, record: &mut PaymentRecord) -> Result<(), StoreError> {
+fn settle_in(tx: &Connection, record: &mut PaymentRecord) -> Result<(), StoreError> {
     let currency = record.amount.currency();
     let transfer_id = format!("T-{}", record.payment_id);
     let payer = record
@@ -405,7 +594,7 @@ fn load_payee_code(
     .transpose()
 }
 
-fn save_payment(tx: &Transaction<'_>, p: &PaymentRecord, insert: bool) -> Result<(), StoreError> {
+fn save_payment(tx: &Connection, p: &PaymentRecord, insert: bool) -> Result<(), StoreError> {
     let checkout = p.state.checkout().map(Checkout::parts);
     // One placeholder per column, so the two lists cannot drift apart.
     let placeholders = (1..=PAYMENT_COLUMNS.split(',').count())
@@ -457,11 +646,13 @@ impl Store for SqliteStore {
         token: &str,
         merchant_id: &MerchantId,
     ) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT OR IGNORE INTO enrollment_tokens (token, merchant_id) VALUES (?1, ?2)",
-            params![token, merchant_id.as_str()],
-        )?;
-        Ok(())
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO enrollment_tokens (token, merchant_id) VALUES (?1, ?2)",
+                params![token, merchant_id.as_str()],
+            )?;
+            Ok(())
+        })
     }
 
     fn register_merchant(
@@ -473,9 +664,8 @@ impl Store for SqliteStore {
         idem: &IdempotencyRecord,
         now: UnixMillis,
     ) -> Result<Created<MerchantId>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
+        self.write(|tx| {
+        if let Some(id) = check_idempotency(tx, idem)? {
             return Ok(Created::Existing(MerchantId::parse(&id).map_err(corrupt)?));
         }
         let merchant_id: Option<String> = tx
@@ -506,11 +696,11 @@ impl Store for SqliteStore {
             return Err(StoreError::AlreadyExists("merchant"));
         }
         for currency in currencies {
-            open_account(&tx, &Owner::Merchant(merchant_id.clone()), *currency)?;
+            open_account(tx, &Owner::Merchant(merchant_id.clone()), *currency)?;
         }
-        record_idempotency(&tx, idem, merchant_id.as_str())?;
-        tx.commit()?;
+        record_idempotency(tx, idem, merchant_id.as_str())?;
         Ok(Created::New(merchant_id))
+        })
     }
 
     fn upsert_merchant(
@@ -519,9 +709,8 @@ impl Store for SqliteStore {
         currencies: &[Currency],
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute(
+        self.write(|tx| {
+            tx.execute(
             "INSERT INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(merchant_id) DO UPDATE SET display_name = excluded.display_name,
@@ -538,15 +727,15 @@ impl Store for SqliteStore {
                 now.0
             ],
         )?;
-        for currency in currencies {
-            open_account(&tx, &Owner::Merchant(m.merchant_id.clone()), *currency)?;
-        }
-        tx.commit()?;
-        Ok(())
+            for currency in currencies {
+                open_account(tx, &Owner::Merchant(m.merchant_id.clone()), *currency)?;
+            }
+            Ok(())
+        })
     }
 
     fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         let row: Option<(String, Option<String>, Option<String>)> = conn
             .query_row(
                 "SELECT display_name, bank_id, account_number FROM merchants WHERE merchant_id = ?1",
@@ -562,6 +751,7 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+        })
     }
 
     fn register_customer(
@@ -571,9 +761,8 @@ impl Store for SqliteStore {
         idem: &IdempotencyRecord,
         now: UnixMillis,
     ) -> Result<Created<CustomerId>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
+        self.write(|tx| {
+        if let Some(id) = check_idempotency(tx, idem)? {
             return Ok(Created::Existing(CustomerId::parse(&id).map_err(corrupt)?));
         }
         let taken: bool = tx.query_row(
@@ -598,15 +787,15 @@ impl Store for SqliteStore {
             ],
         )?;
         for currency in currencies {
-            open_account(&tx, &Owner::Customer(c.customer_id.clone()), *currency)?;
+            open_account(tx, &Owner::Customer(c.customer_id.clone()), *currency)?;
         }
-        record_idempotency(&tx, idem, c.customer_id.as_str())?;
-        tx.commit()?;
+        record_idempotency(tx, idem, c.customer_id.as_str())?;
         Ok(Created::New(c.customer_id.clone()))
+        })
     }
 
     fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         type Row = (String, String, String, Option<String>, Option<String>);
         let row: Option<Row> = conn
             .query_row(
@@ -627,17 +816,19 @@ impl Store for SqliteStore {
             },
         )
         .transpose()
+        })
     }
 
     fn customer_by_phone(&self, phone: &str) -> Result<Option<CustomerRecord>, StoreError> {
-        let id: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT customer_id FROM customers WHERE phone_number = ?1",
-                params![phone],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let id: Option<String> = self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT customer_id FROM customers WHERE phone_number = ?1",
+                    params![phone],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })?;
         match id {
             Some(id) => self.customer(&CustomerId::parse(&id).map_err(corrupt)?),
             None => Ok(None),
@@ -645,18 +836,20 @@ impl Store for SqliteStore {
     }
 
     fn processing_checkouts(&self) -> Result<Vec<PaymentId>, StoreError> {
-        let conn = self.lock();
-        let mut stmt =
-            conn.prepare_cached("SELECT payment_id FROM payments WHERE flow = ?1 AND status = ?2")?;
-        let rows = stmt.query_map(
-            params![
-                i32::from(pb::PaymentFlow::Checkout),
-                i32::from(pb::PaymentStatus::Confirmed)
-            ],
-            |row| row.get::<_, String>(0),
-        )?;
-        rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
-            .collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT payment_id FROM payments WHERE flow = ?1 AND status = ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    i32::from(pb::PaymentFlow::Checkout),
+                    i32::from(pb::PaymentStatus::Confirmed)
+                ],
+                |row| row.get::<_, String>(0),
+            )?;
+            rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
+                .collect()
+        })
     }
 
     fn pair_device(
@@ -667,41 +860,42 @@ impl Store for SqliteStore {
         idem: &IdempotencyRecord,
         now: UnixMillis,
     ) -> Result<Created<DeviceId>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
+        self.write(|tx| {
+        if let Some(id) = check_idempotency(tx, idem)? {
             return Ok(Created::Existing(DeviceId::parse(&id).map_err(corrupt)?));
         }
         tx.execute(
             "INSERT INTO devices (device_id, customer_id, device_name, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![device_id.as_str(), customer_id.as_str(), device_name, now.0],
         )?;
-        record_idempotency(&tx, idem, device_id.as_str())?;
-        tx.commit()?;
+        record_idempotency(tx, idem, device_id.as_str())?;
         Ok(Created::New(device_id.clone()))
+        })
     }
 
     fn device_customer(&self, device: &DeviceId) -> Result<Option<CustomerId>, StoreError> {
-        let conn = self.lock();
-        let id: Option<String> = conn
-            .query_row(
-                "SELECT customer_id FROM devices WHERE device_id = ?1",
-                params![device.as_str()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        id.map(|id| CustomerId::parse(&id).map_err(corrupt))
-            .transpose()
+        self.read(|conn| {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT customer_id FROM devices WHERE device_id = ?1",
+                    params![device.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            id.map(|id| CustomerId::parse(&id).map_err(corrupt))
+                .transpose()
+        })
     }
 
     fn customer_devices(&self, customer: &CustomerId) -> Result<Vec<DeviceId>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT device_id FROM devices WHERE customer_id = ?1 ORDER BY created_at",
-        )?;
-        let ids = stmt.query_map(params![customer.as_str()], |row| row.get::<_, String>(0))?;
-        ids.map(|id| DeviceId::parse(&id?).map_err(corrupt))
-            .collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT device_id FROM devices WHERE customer_id = ?1 ORDER BY created_at",
+            )?;
+            let ids = stmt.query_map(params![customer.as_str()], |row| row.get::<_, String>(0))?;
+            ids.map(|id| DeviceId::parse(&id?).map_err(corrupt))
+                .collect()
+        })
     }
 
     fn create_payment(
@@ -709,20 +903,19 @@ impl Store for SqliteStore {
         p: &PaymentRecord,
         idem: &IdempotencyRecord,
     ) -> Result<Created<PaymentRecord>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
-            let existing = load_payment(&tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
-            return Ok(Created::Existing(existing));
-        }
-        save_payment(&tx, p, true)?;
-        record_idempotency(&tx, idem, p.payment_id.as_str())?;
-        tx.commit()?;
-        Ok(Created::New(p.clone()))
+        self.write(|tx| {
+            if let Some(id) = check_idempotency(tx, idem)? {
+                let existing = load_payment(tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
+                return Ok(Created::Existing(existing));
+            }
+            save_payment(tx, p, true)?;
+            record_idempotency(tx, idem, p.payment_id.as_str())?;
+            Ok(Created::New(p.clone()))
+        })
     }
 
     fn payment(&self, id: &PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
-        load_payment(&self.lock(), id.as_str())
+        self.read(|conn| load_payment(conn, id.as_str()))
     }
 
     fn update_payment(
@@ -731,28 +924,28 @@ impl Store for SqliteStore {
         idempotency: Option<&IdempotencyRecord>,
         change: &mut dyn FnMut(&mut PaymentRecord) -> Result<Settle, StoreError>,
     ) -> Result<PaymentRecord, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut record = load_payment(&tx, id.as_str())?.ok_or(StoreError::NotFound("payment"))?;
-        match change(&mut record)? {
-            Settle::No => {}
-            Settle::OrFail => match settle_in(&tx, &mut record) {
-                Ok(()) => {}
-                Err(StoreError::InsufficientFunds) => record
-                    .state
-                    .mark_failed(pb::ErrorReason::InsufficientFunds)
-                    .map_err(corrupt)?,
-                Err(other) => return Err(other),
-            },
-            // Dropping the transaction on error rolls everything back.
-            Settle::OrAbort => settle_in(&tx, &mut record)?,
-        }
-        if let (Some(idem), Some(_)) = (idempotency, &record.transfer_id) {
-            record_idempotency(&tx, idem, record.payment_id.as_str())?;
-        }
-        save_payment(&tx, &record, false)?;
-        tx.commit()?;
-        Ok(record)
+        self.write(|tx| {
+            let mut record =
+                load_payment(tx, id.as_str())?.ok_or(StoreError::NotFound("payment"))?;
+            match change(&mut record)? {
+                Settle::No => {}
+                Settle::OrFail => match settle_in(tx, &mut record) {
+                    Ok(()) => {}
+                    Err(StoreError::InsufficientFunds) => record
+                        .state
+                        .mark_failed(pb::ErrorReason::InsufficientFunds)
+                        .map_err(corrupt)?,
+                    Err(other) => return Err(other),
+                },
+                // Dropping the transaction on error rolls everything back.
+                Settle::OrAbort => settle_in(tx, &mut record)?,
+            }
+            if let (Some(idem), Some(_)) = (idempotency, &record.transfer_id) {
+                record_idempotency(tx, idem, record.payment_id.as_str())?;
+            }
+            save_payment(tx, &record, false)?;
+            Ok(record)
+        })
     }
 
     fn create_settled_payment(
@@ -760,19 +953,18 @@ impl Store for SqliteStore {
         p: &PaymentRecord,
         idem: &IdempotencyRecord,
     ) -> Result<Created<PaymentRecord>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
-            let existing = load_payment(&tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
-            return Ok(Created::Existing(existing));
-        }
-        let mut record = p.clone();
-        save_payment(&tx, &record, true)?;
-        settle_in(&tx, &mut record)?;
-        save_payment(&tx, &record, false)?;
-        record_idempotency(&tx, idem, record.payment_id.as_str())?;
-        tx.commit()?;
-        Ok(Created::New(record))
+        self.write(|tx| {
+            if let Some(id) = check_idempotency(tx, idem)? {
+                let existing = load_payment(tx, &id)?.ok_or(StoreError::NotFound("payment"))?;
+                return Ok(Created::Existing(existing));
+            }
+            let mut record = p.clone();
+            save_payment(tx, &record, true)?;
+            settle_in(tx, &mut record)?;
+            save_payment(tx, &record, false)?;
+            record_idempotency(tx, idem, record.payment_id.as_str())?;
+            Ok(Created::New(record))
+        })
     }
 
     fn insert_payee_code(
@@ -781,14 +973,13 @@ impl Store for SqliteStore {
         payment: Option<&PaymentRecord>,
         idem: &IdempotencyRecord,
     ) -> Result<Created<PayeeCodeRecord>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        if let Some(id) = check_idempotency(&tx, idem)? {
-            let existing = load_payee_code(&tx, &id)?.ok_or(StoreError::NotFound("payee code"))?;
+        self.write(|tx| {
+        if let Some(id) = check_idempotency(tx, idem)? {
+            let existing = load_payee_code(tx, &id)?.ok_or(StoreError::NotFound("payee code"))?;
             return Ok(Created::Existing(existing));
         }
         if let Some(payment) = payment {
-            save_payment(&tx, payment, true)?;
+            save_payment(tx, payment, true)?;
         }
         tx.execute(
             "INSERT INTO payee_codes (code_id, merchant_id, payload, key_id, expires_at, payment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -801,13 +992,13 @@ impl Store for SqliteStore {
                 code.payment_id.as_ref().map(PaymentId::as_str)
             ],
         )?;
-        record_idempotency(&tx, idem, &code.code_id)?;
-        tx.commit()?;
+        record_idempotency(tx, idem, &code.code_id)?;
         Ok(Created::New(code.clone()))
+        })
     }
 
     fn payee_code(&self, code_id: &str) -> Result<Option<PayeeCodeRecord>, StoreError> {
-        load_payee_code(&self.lock(), code_id)
+        self.read(|conn| load_payee_code(conn, code_id))
     }
 
     fn idempotent_result(
@@ -815,18 +1006,19 @@ impl Store for SqliteStore {
         scope: &str,
         key: &str,
     ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
-                params![scope, key],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?)
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
+                    params![scope, key],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?)
+        })
     }
 
     fn pending_payments(&self, customer: &CustomerId) -> Result<Vec<PaymentRecord>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         let sql = format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE customer_id = ?1 AND status = ?2 AND flow = ?3 ORDER BY created_at"
         );
@@ -840,27 +1032,29 @@ impl Store for SqliteStore {
             payment_from_row,
         )?;
         rows.map(|r| r?).collect()
+        })
     }
 
     fn due_payments(&self, now: UnixMillis) -> Result<Vec<PaymentId>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT payment_id FROM payments WHERE status IN (?1, ?2) AND expires_at <= ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                i32::from(pb::PaymentStatus::Created),
-                i32::from(pb::PaymentStatus::PendingCustomer),
-                now.0
-            ],
-            |row| row.get::<_, String>(0),
-        )?;
-        rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
-            .collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT payment_id FROM payments WHERE status IN (?1, ?2) AND expires_at <= ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    i32::from(pb::PaymentStatus::Created),
+                    i32::from(pb::PaymentStatus::PendingCustomer),
+                    now.0
+                ],
+                |row| row.get::<_, String>(0),
+            )?;
+            rows.map(|id| PaymentId::parse(&id?).map_err(corrupt))
+                .collect()
+        })
     }
 
     fn balances(&self, owner: &Owner) -> Result<Vec<Money>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         let (kind, id) = owner_key(owner);
         let mut stmt = conn.prepare_cached(
             "SELECT currency, balance FROM accounts WHERE owner_kind = ?1 AND owner_id = ?2 ORDER BY currency",
@@ -876,6 +1070,7 @@ impl Store for SqliteStore {
             ))
         })
         .collect()
+        })
     }
 
     fn top_up(
@@ -885,21 +1080,20 @@ impl Store for SqliteStore {
         transfer_id: &str,
         now: UnixMillis,
     ) -> Result<LedgerEntry, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let owner = Owner::Customer(customer.clone());
-        let credit = account_id(&tx, &owner, amount.currency())?
-            .ok_or(StoreError::NotFound("wallet in that currency"))?;
-        let debit = open_account(&tx, &Owner::Operator, amount.currency())?;
-        let (_, credit_balance) = transfer(&tx, transfer_id, debit, credit, amount, None, now)?;
-        tx.commit()?;
-        Ok(LedgerEntry {
-            transfer_id: transfer_id.to_owned(),
-            payment_id: None,
-            delta: amount.money(),
-            balance_after: Money::new(amount.currency(), credit_balance),
-            counterparty: "top-up".to_owned(),
-            booked_at: now,
+        self.write(|tx| {
+            let owner = Owner::Customer(customer.clone());
+            let credit = account_id(tx, &owner, amount.currency())?
+                .ok_or(StoreError::NotFound("wallet in that currency"))?;
+            let debit = open_account(tx, &Owner::Operator, amount.currency())?;
+            let (_, credit_balance) = transfer(tx, transfer_id, debit, credit, amount, None, now)?;
+            Ok(LedgerEntry {
+                transfer_id: transfer_id.to_owned(),
+                payment_id: None,
+                delta: amount.money(),
+                balance_after: Money::new(amount.currency(), credit_balance),
+                counterparty: "top-up".to_owned(),
+                booked_at: now,
+            })
         })
     }
 
@@ -910,7 +1104,7 @@ impl Store for SqliteStore {
         limit: u32,
         before: Option<UnixMillis>,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         let (kind, id) = owner_key(owner);
         let mut stmt = conn.prepare_cached(
             "SELECT t.transfer_id, t.payment_id, t.currency, t.amount, t.booked_at,
@@ -963,14 +1157,151 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+        })
     }
 
     fn total_balance(&self, currency: Currency) -> Result<i64, StoreError> {
-        let conn = self.lock();
-        Ok(conn.query_row(
-            "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
-            params![currency.code()],
-            |row| row.get(0),
-        )?)
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
+                params![currency.code()],
+                |row| row.get(0),
+            )?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn tokens(store: &SqliteStore) -> Vec<String> {
+        let batch = store.lock();
+        let mut stmt = batch
+            .conn
+            .prepare("SELECT token FROM enrollment_tokens ORDER BY token")
+            .expect("prepare");
+        stmt.query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Holds the leader role, so that writers join batch 1 and wait; returns once `done`
+    /// says every writer has written.
+    fn hold_commits_until(store: &SqliteStore, done: impl Fn(&[String]) -> bool) {
+        let started = Instant::now();
+        while !done(&tokens(store)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "writers did not write"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn merchant() -> MerchantId {
+        MerchantId::parse("M-1").expect("id")
+    }
+
+    #[test]
+    fn concurrent_writes_share_one_commit_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        let store = Arc::new(SqliteStore::open(&path).expect("open"));
+        let before = store.commits();
+        store.lock_durable().leader = true;
+        let writers: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store.add_enrollment_token(&format!("t{i}"), &merchant())
+                })
+            })
+            .collect();
+        hold_commits_until(&store, |t| t.len() == 10);
+        // Nobody has been told yet: nothing was committed.
+        assert_eq!(store.commits(), before);
+        assert!(writers.iter().all(|w| !w.is_finished()));
+        store.lock_durable().leader = false;
+        store.wait_durable(1).expect("commit");
+        for writer in writers {
+            writer.join().expect("join").expect("write");
+        }
+        assert_eq!(store.commits(), before + 1, "one commit for ten writes");
+        drop(store);
+        let reopened = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(tokens(&reopened).len(), 10);
+    }
+
+    #[test]
+    fn a_failed_write_undoes_only_itself() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.sqlite");
+        let store = Arc::new(SqliteStore::open(&path).expect("open"));
+        let before = store.commits();
+        store.lock_durable().leader = true;
+        let failed_ran = Arc::new(AtomicBool::new(false));
+        let write = |token: &'static str, fail: bool| {
+            let (store, failed_ran) = (store.clone(), failed_ran.clone());
+            std::thread::spawn(move || {
+                store.write(|tx| {
+                    tx.execute(
+                        "INSERT INTO enrollment_tokens (token, merchant_id) VALUES (?1, 'M-1')",
+                        params![token],
+                    )?;
+                    if fail {
+                        failed_ran.store(true, Ordering::SeqCst);
+                        Err(StoreError::NotFound("on purpose"))
+                    } else {
+                        Ok(())
+                    }
+                })
+            })
+        };
+        let (a, b, c) = (write("a", false), write("b", true), write("c", false));
+        // The failing write rolls back before it releases the connection, so once it has run
+        // and the others are visible, "b" must be gone.
+        hold_commits_until(&store, |t| {
+            failed_ran.load(Ordering::SeqCst) && t.len() == 2
+        });
+        assert_eq!(tokens(&store), ["a", "c"]);
+        store.lock_durable().leader = false;
+        store.wait_durable(1).expect("commit");
+        assert!(a.join().expect("join").is_ok());
+        assert!(matches!(
+            b.join().expect("join"),
+            Err(StoreError::NotFound("on purpose"))
+        ));
+        assert!(c.join().expect("join").is_ok());
+        assert_eq!(store.commits(), before + 1, "all three in one batch");
+        drop(store);
+        let reopened = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(tokens(&reopened), ["a", "c"]);
+    }
+
+    #[test]
+    fn a_read_of_uncommitted_writes_waits_for_their_commit() {
+        let store = Arc::new(SqliteStore::in_memory().expect("open"));
+        store.lock_durable().leader = true;
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || store.add_enrollment_token("t", &merchant()))
+        };
+        hold_commits_until(&store, |t| t.len() == 1);
+        let reader = {
+            let store = store.clone();
+            std::thread::spawn(move || store.idempotent_result("none", "none"))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!reader.is_finished(), "the read returned before the commit");
+        store.lock_durable().leader = false;
+        store.wait_durable(1).expect("commit");
+        assert!(writer.join().expect("join").is_ok());
+        assert_eq!(reader.join().expect("join").expect("read"), None);
     }
 }
