@@ -5,6 +5,7 @@
 //! implements the same trait. Methods are synchronous: services call them from
 //! `tokio::task::spawn_blocking`.
 
+pub mod cache;
 pub mod sqlite;
 
 use ompp::checkout::Checkout;

@@ -21,6 +21,7 @@ use ompp::types::{
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::Cache;
 use super::{
     Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner,
     PayeeCodeRecord, PaymentRecord, PaymentState, Settle, Store, StoreError,
@@ -44,6 +45,9 @@ pub struct SqliteStore {
     durable: Mutex<Durable>,
     committed: Condvar,
     commits: AtomicU64,
+    merchants: Cache<MerchantId, MerchantRecord>,
+    customers: Cache<CustomerId, CustomerRecord>,
+    devices: Cache<DeviceId, CustomerId>,
 }
 
 /// The connection and the batch transaction it may have open.
@@ -118,6 +122,9 @@ impl SqliteStore {
             durable: Mutex::new(Durable::default()),
             committed: Condvar::new(),
             commits: AtomicU64::new(0),
+            merchants: Cache::default(),
+            customers: Cache::default(),
+            devices: Cache::default(),
         })
     }
 
@@ -284,11 +291,10 @@ fn check_idempotency(
     idem: &IdempotencyRecord,
 ) -> Result<Option<String>, StoreError> {
     let existing: Option<(Vec<u8>, String)> = tx
-        .query_row(
-            "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
-            params![idem.scope, idem.key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached("SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2")?
+        .query_row(params![idem.scope, idem.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     match existing {
         Some((digest, id)) if digest == idem.digest => Ok(Some(id)),
@@ -302,21 +308,21 @@ fn record_idempotency(
     idem: &IdempotencyRecord,
     result_id: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO idempotency (scope, key, request, result_id) VALUES (?1, ?2, ?3, ?4)",
-        params![idem.scope, idem.key, idem.digest, result_id],
-    )?;
+    )?
+    .execute(params![idem.scope, idem.key, idem.digest, result_id])?;
     Ok(())
 }
 
 fn open_account(tx: &Connection, owner: &Owner, currency: Currency) -> Result<i64, StoreError> {
     let (kind, id) = owner_key(owner);
     let allow_negative = matches!(owner, Owner::Operator);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO accounts (owner_kind, owner_id, currency, balance, allow_negative)
          VALUES (?1, ?2, ?3, 0, ?4)",
-        params![kind, id, currency.code(), allow_negative],
-    )?;
+    )?
+    .execute(params![kind, id, currency.code(), allow_negative])?;
     account_id(tx, owner, currency)?.ok_or(StoreError::NotFound("account"))
 }
 
@@ -327,11 +333,9 @@ fn account_id(
 ) -> Result<Option<i64>, StoreError> {
     let (kind, id) = owner_key(owner);
     Ok(tx
-        .query_row(
-            "SELECT account_id FROM accounts WHERE owner_kind = ?1 AND owner_id = ?2 AND currency = ?3",
-            params![kind, id, currency.code()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT account_id FROM accounts WHERE owner_kind = ?1 AND owner_id = ?2 AND currency = ?3")?
+.query_row(params![kind, id, currency.code()],
+            |row| row.get(0),)
         .optional()?)
 }
 
@@ -347,21 +351,20 @@ fn transfer(
     now: UnixMillis,
 ) -> Result<(i64, i64), StoreError> {
     let existing: Option<(i64, i64, String, i64, i64, i64)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT debit_account, credit_account, currency, amount, debit_balance, credit_balance
              FROM transfers WHERE transfer_id = ?1",
-            params![transfer_id],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![transfer_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })
         .optional()?;
     if let Some((d, c, currency, minor, debit_balance, credit_balance)) = existing {
         // A retried transfer returns the first outcome; the same id with other content is a
@@ -376,16 +379,12 @@ fn transfer(
             Err(StoreError::IdempotencyConflict)
         };
     }
-    let (debit_balance, allow_negative): (i64, bool) = tx.query_row(
-        "SELECT balance, allow_negative FROM accounts WHERE account_id = ?1",
-        params![debit],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let credit_balance: i64 = tx.query_row(
-        "SELECT balance FROM accounts WHERE account_id = ?1",
-        params![credit],
-        |row| row.get(0),
-    )?;
+    let (debit_balance, allow_negative): (i64, bool) = tx
+        .prepare_cached("SELECT balance, allow_negative FROM accounts WHERE account_id = ?1")?
+        .query_row(params![debit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let credit_balance: i64 = tx
+        .prepare_cached("SELECT balance FROM accounts WHERE account_id = ?1")?
+        .query_row(params![credit], |row| row.get(0))?;
     let overflow = || corrupt("balance overflow");
     let new_debit = debit_balance
         .checked_sub(amount.minor_units())
@@ -397,18 +396,13 @@ fn transfer(
     if new_debit < 0 && !allow_negative {
         return Err(StoreError::InsufficientFunds);
     }
-    tx.execute(
-        "UPDATE accounts SET balance = ?1 WHERE account_id = ?2",
-        params![new_debit, debit],
-    )?;
-    tx.execute(
-        "UPDATE accounts SET balance = ?1 WHERE account_id = ?2",
-        params![new_credit, credit],
-    )?;
-    tx.execute(
-        "INSERT INTO transfers (transfer_id, debit_account, credit_account, currency, amount, payment_id, booked_at, debit_balance, credit_balance)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+    tx.prepare_cached("UPDATE accounts SET balance = ?1 WHERE account_id = ?2")?
+        .execute(params![new_debit, debit])?;
+    tx.prepare_cached("UPDATE accounts SET balance = ?1 WHERE account_id = ?2")?
+        .execute(params![new_credit, credit])?;
+    tx.prepare_cached("INSERT INTO transfers (transfer_id, debit_account, credit_account, currency, amount, payment_id, booked_at, debit_balance, credit_balance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
+.execute(params![
             transfer_id,
             debit,
             credit,
@@ -418,8 +412,7 @@ fn transfer(
             now.0,
             new_debit,
             new_credit
-        ],
-    )?;
+        ],)?;
     Ok((new_debit, new_credit))
 }
 
@@ -560,7 +553,8 @@ fn payment_from_row(
 
 fn load_payment(conn: &Connection, id: &str) -> Result<Option<PaymentRecord>, StoreError> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = ?1");
-    conn.query_row(&sql, params![id], payment_from_row)
+    conn.prepare_cached(&sql)?
+        .query_row(params![id], payment_from_row)
         .optional()?
         .transpose()
 }
@@ -571,11 +565,9 @@ fn load_payee_code(
 ) -> Result<Option<PayeeCodeRecord>, StoreError> {
     type Row = (String, String, String, i64, Option<String>);
     let row: Option<Row> = conn
-        .query_row(
-            "SELECT merchant_id, payload, key_id, expires_at, payment_id FROM payee_codes WHERE code_id = ?1",
-            params![code_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
-        )
+        .prepare_cached("SELECT merchant_id, payload, key_id, expires_at, payment_id FROM payee_codes WHERE code_id = ?1")?
+.query_row(params![code_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),)
         .optional()?;
     row.map(
         |(merchant_id, payload, key_id, expires_at_secs, payment_id)| {
@@ -603,40 +595,37 @@ fn save_payment(tx: &Connection, p: &PaymentRecord, insert: bool) -> Result<(), 
         .join(", ");
     let verb = if insert { "INSERT" } else { "REPLACE" };
     let sql = format!("{verb} INTO payments ({PAYMENT_COLUMNS}) VALUES ({placeholders})");
-    tx.execute(
-        &sql,
-        params![
-            p.payment_id.as_str(),
-            i32::from(p.flow),
-            p.merchant_id.as_str(),
-            p.customer_id.as_ref().map(CustomerId::as_str),
-            p.amount.currency().code(),
-            p.amount.minor_units(),
-            encode_items(&p.items),
-            p.merchant_reference,
-            i32::from(p.state.status()),
-            p.state.created_at().0,
-            p.state.expires_at().0,
-            p.updated_at.0,
-            p.state.attempts_left(),
-            p.state.failure_reason().map(i32::from),
-            p.transfer_id,
-            p.settled_at.map(|t| t.0),
-            checkout.as_ref().map(|c| i32::from(c.step)),
-            checkout
-                .as_ref()
-                .and_then(|c| c.code.as_ref().map(|code| code.mac().to_vec())),
-            checkout
-                .as_ref()
-                .and_then(|c| c.code.as_ref().map(|code| code.issued_at().0)),
-            checkout
-                .as_ref()
-                .and_then(|c| c.code.as_ref().map(|code| code.expires_at().0)),
-            checkout
-                .as_ref()
-                .and_then(|c| c.token_digest.map(|d| d.to_vec())),
-        ],
-    )?;
+    tx.prepare_cached(&sql)?.execute(params![
+        p.payment_id.as_str(),
+        i32::from(p.flow),
+        p.merchant_id.as_str(),
+        p.customer_id.as_ref().map(CustomerId::as_str),
+        p.amount.currency().code(),
+        p.amount.minor_units(),
+        encode_items(&p.items),
+        p.merchant_reference,
+        i32::from(p.state.status()),
+        p.state.created_at().0,
+        p.state.expires_at().0,
+        p.updated_at.0,
+        p.state.attempts_left(),
+        p.state.failure_reason().map(i32::from),
+        p.transfer_id,
+        p.settled_at.map(|t| t.0),
+        checkout.as_ref().map(|c| i32::from(c.step)),
+        checkout
+            .as_ref()
+            .and_then(|c| c.code.as_ref().map(|code| code.mac().to_vec())),
+        checkout
+            .as_ref()
+            .and_then(|c| c.code.as_ref().map(|code| code.issued_at().0)),
+        checkout
+            .as_ref()
+            .and_then(|c| c.code.as_ref().map(|code| code.expires_at().0)),
+        checkout
+            .as_ref()
+            .and_then(|c| c.token_digest.map(|d| d.to_vec())),
+    ])?;
     Ok(())
 }
 
@@ -647,10 +636,10 @@ impl Store for SqliteStore {
         merchant_id: &MerchantId,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO enrollment_tokens (token, merchant_id) VALUES (?1, ?2)",
-                params![token, merchant_id.as_str()],
-            )?;
+            )?
+            .execute(params![token, merchant_id.as_str()])?;
             Ok(())
         })
     }
@@ -669,29 +658,23 @@ impl Store for SqliteStore {
             return Ok(Created::Existing(MerchantId::parse(&id).map_err(corrupt)?));
         }
         let merchant_id: Option<String> = tx
-            .query_row(
-                "SELECT merchant_id FROM enrollment_tokens WHERE token = ?1 AND used_at IS NULL",
-                params![token],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT merchant_id FROM enrollment_tokens WHERE token = ?1 AND used_at IS NULL")?
+.query_row(params![token],
+                |row| row.get(0),)
             .optional()?;
         let merchant_id = merchant_id.ok_or(StoreError::EnrollmentRejected)?;
         let merchant_id = MerchantId::parse(&merchant_id).map_err(corrupt)?;
-        tx.execute(
-            "UPDATE enrollment_tokens SET used_at = ?1 WHERE token = ?2",
-            params![now.0, token],
-        )?;
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+        tx.prepare_cached("UPDATE enrollment_tokens SET used_at = ?1 WHERE token = ?2")?
+.execute(params![now.0, token],)?;
+        let inserted = tx.prepare_cached("INSERT OR IGNORE INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(params![
                 merchant_id.as_str(),
                 display_name,
                 bank.map(|b| b.bank_id.as_str().to_owned()),
                 bank.map(|b| b.account_number.as_str().to_owned()),
                 now.0
-            ],
-        )?;
+            ],)?;
         if inserted == 0 {
             return Err(StoreError::AlreadyExists("merchant"));
         }
@@ -710,12 +693,11 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
-            "INSERT INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
+            tx.prepare_cached("INSERT INTO merchants (merchant_id, display_name, bank_id, account_number, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(merchant_id) DO UPDATE SET display_name = excluded.display_name,
-                bank_id = excluded.bank_id, account_number = excluded.account_number",
-            params![
+                bank_id = excluded.bank_id, account_number = excluded.account_number")?
+.execute(params![
                 m.merchant_id.as_str(),
                 m.display_name,
                 m.bank_account
@@ -725,23 +707,26 @@ impl Store for SqliteStore {
                     .as_ref()
                     .map(|b| b.account_number.as_str().to_owned()),
                 now.0
-            ],
-        )?;
+            ],)?;
             for currency in currencies {
                 open_account(tx, &Owner::Merchant(m.merchant_id.clone()), *currency)?;
             }
             Ok(())
-        })
+        })?;
+        self.merchants.forget(&m.merchant_id);
+        Ok(())
     }
 
     fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError> {
-        self.read(|conn| {
+        if let Some(hit) = self.merchants.get(id) {
+            return Ok(Some(hit));
+        }
+        let generation = self.merchants.generation();
+        let found = self.read(|conn| {
         let row: Option<(String, Option<String>, Option<String>)> = conn
-            .query_row(
-                "SELECT display_name, bank_id, account_number FROM merchants WHERE merchant_id = ?1",
-                params![id.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
+            .prepare_cached("SELECT display_name, bank_id, account_number FROM merchants WHERE merchant_id = ?1")?
+.query_row(params![id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),)
             .optional()?;
         row.map(|(display_name, bank_id, account)| {
             Ok(MerchantRecord {
@@ -751,7 +736,11 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
-        })
+        })?;
+        if let Some(m) = &found {
+            self.merchants.put(generation, id.clone(), m.clone());
+        }
+        Ok(found)
     }
 
     fn register_customer(
@@ -765,18 +754,15 @@ impl Store for SqliteStore {
         if let Some(id) = check_idempotency(tx, idem)? {
             return Ok(Created::Existing(CustomerId::parse(&id).map_err(corrupt)?));
         }
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM customers WHERE phone_number = ?1)",
-            params![c.phone_number],
-            |row| row.get(0),
-        )?;
+        let taken: bool = tx.prepare_cached("SELECT EXISTS(SELECT 1 FROM customers WHERE phone_number = ?1)")?
+.query_row(params![c.phone_number],
+            |row| row.get(0),)?;
         if taken {
             return Err(StoreError::AlreadyExists("phone number"));
         }
-        tx.execute(
-            "INSERT INTO customers (customer_id, display_name, phone_number, password_hash, bank_id, account_number, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        tx.prepare_cached("INSERT INTO customers (customer_id, display_name, phone_number, password_hash, bank_id, account_number, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+.execute(params![
                 c.customer_id.as_str(),
                 c.display_name,
                 c.phone_number,
@@ -784,8 +770,7 @@ impl Store for SqliteStore {
                 c.bank_account.as_ref().map(|b| b.bank_id.as_str().to_owned()),
                 c.bank_account.as_ref().map(|b| b.account_number.as_str().to_owned()),
                 now.0
-            ],
-        )?;
+            ],)?;
         for currency in currencies {
             open_account(tx, &Owner::Customer(c.customer_id.clone()), *currency)?;
         }
@@ -795,14 +780,15 @@ impl Store for SqliteStore {
     }
 
     fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError> {
-        self.read(|conn| {
+        if let Some(hit) = self.customers.get(id) {
+            return Ok(Some(hit));
+        }
+        let found = self.read(|conn| {
         type Row = (String, String, String, Option<String>, Option<String>);
         let row: Option<Row> = conn
-            .query_row(
-                "SELECT display_name, phone_number, password_hash, bank_id, account_number FROM customers WHERE customer_id = ?1",
-                params![id.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
-            )
+            .prepare_cached("SELECT display_name, phone_number, password_hash, bank_id, account_number FROM customers WHERE customer_id = ?1")?
+.query_row(params![id.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),)
             .optional()?;
         row.map(
             |(display_name, phone_number, password_hash, bank_id, account)| {
@@ -816,17 +802,20 @@ impl Store for SqliteStore {
             },
         )
         .transpose()
-        })
+        })?;
+        if let Some(c) = &found {
+            // Customers never change once stored: no generation to check.
+            self.customers
+                .put(self.customers.generation(), id.clone(), c.clone());
+        }
+        Ok(found)
     }
 
     fn customer_by_phone(&self, phone: &str) -> Result<Option<CustomerRecord>, StoreError> {
         let id: Option<String> = self.read(|conn| {
             Ok(conn
-                .query_row(
-                    "SELECT customer_id FROM customers WHERE phone_number = ?1",
-                    params![phone],
-                    |row| row.get(0),
-                )
+                .prepare_cached("SELECT customer_id FROM customers WHERE phone_number = ?1")?
+                .query_row(params![phone], |row| row.get(0))
                 .optional()?)
         })?;
         match id {
@@ -864,27 +853,31 @@ impl Store for SqliteStore {
         if let Some(id) = check_idempotency(tx, idem)? {
             return Ok(Created::Existing(DeviceId::parse(&id).map_err(corrupt)?));
         }
-        tx.execute(
-            "INSERT INTO devices (device_id, customer_id, device_name, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![device_id.as_str(), customer_id.as_str(), device_name, now.0],
-        )?;
+        tx.prepare_cached("INSERT INTO devices (device_id, customer_id, device_name, created_at) VALUES (?1, ?2, ?3, ?4)")?
+.execute(params![device_id.as_str(), customer_id.as_str(), device_name, now.0],)?;
         record_idempotency(tx, idem, device_id.as_str())?;
         Ok(Created::New(device_id.clone()))
         })
     }
 
     fn device_customer(&self, device: &DeviceId) -> Result<Option<CustomerId>, StoreError> {
-        self.read(|conn| {
+        if let Some(hit) = self.devices.get(device) {
+            return Ok(Some(hit));
+        }
+        let found = self.read(|conn| {
             let id: Option<String> = conn
-                .query_row(
-                    "SELECT customer_id FROM devices WHERE device_id = ?1",
-                    params![device.as_str()],
-                    |row| row.get(0),
-                )
+                .prepare_cached("SELECT customer_id FROM devices WHERE device_id = ?1")?
+                .query_row(params![device.as_str()], |row| row.get(0))
                 .optional()?;
             id.map(|id| CustomerId::parse(&id).map_err(corrupt))
                 .transpose()
-        })
+        })?;
+        if let Some(customer) = &found {
+            // A pairing never changes once stored.
+            self.devices
+                .put(self.devices.generation(), device.clone(), customer.clone());
+        }
+        Ok(found)
     }
 
     fn customer_devices(&self, customer: &CustomerId) -> Result<Vec<DeviceId>, StoreError> {
@@ -981,17 +974,15 @@ impl Store for SqliteStore {
         if let Some(payment) = payment {
             save_payment(tx, payment, true)?;
         }
-        tx.execute(
-            "INSERT INTO payee_codes (code_id, merchant_id, payload, key_id, expires_at, payment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+        tx.prepare_cached("INSERT INTO payee_codes (code_id, merchant_id, payload, key_id, expires_at, payment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+.execute(params![
                 code.code_id,
                 code.merchant_id.as_str(),
                 code.payload,
                 code.key_id,
                 code.expires_at_secs,
                 code.payment_id.as_ref().map(PaymentId::as_str)
-            ],
-        )?;
+            ],)?;
         record_idempotency(tx, idem, &code.code_id)?;
         Ok(Created::New(code.clone()))
         })
@@ -1008,11 +999,10 @@ impl Store for SqliteStore {
     ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         self.read(|conn| {
             Ok(conn
-                .query_row(
+                .prepare_cached(
                     "SELECT request, result_id FROM idempotency WHERE scope = ?1 AND key = ?2",
-                    params![scope, key],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
+                )?
+                .query_row(params![scope, key], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?)
         })
     }
@@ -1162,11 +1152,11 @@ impl Store for SqliteStore {
 
     fn total_balance(&self, currency: Currency) -> Result<i64, StoreError> {
         self.read(|conn| {
-            Ok(conn.query_row(
-                "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
-                params![currency.code()],
-                |row| row.get(0),
-            )?)
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
+                )?
+                .query_row(params![currency.code()], |row| row.get(0))?)
         })
     }
 }
@@ -1250,10 +1240,10 @@ mod tests {
             let (store, failed_ran) = (store.clone(), failed_ran.clone());
             std::thread::spawn(move || {
                 store.write(|tx| {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO enrollment_tokens (token, merchant_id) VALUES (?1, 'M-1')",
-                        params![token],
-                    )?;
+                    )?
+                    .execute(params![token])?;
                     if fail {
                         failed_ran.store(true, Ordering::SeqCst);
                         Err(StoreError::NotFound("on purpose"))
