@@ -27,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Keep generated code free of transport types: the crate does no I/O.
         .build_transport(false)
+        // OMPP-MSG-010 and OMPP-MSG-017 at the wire, for every service (src/codec.rs).
+        .codec_path("crate::codec::OmppCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -23,7 +23,7 @@ pub enum RoleUnderTest {
 }
 
 /// A group of behaviour a system declares it implements; cases of undeclared profiles are
-/// skipped, never failed.
+/// reported `unsupported`, never failed.
 #[non_exhaustive]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -152,14 +152,22 @@ pub struct Manifest {
 pub enum Verdict {
     /// Every assertion held.
     Pass,
-    /// An assertion failed.
+    /// An assertion of a `MUST` case failed: the system does not conform (OMPP-CONF-003).
     Fail,
+    /// An assertion of a `SHOULD` case failed: reported, never by itself non-conformant
+    /// (OMPP-CONF-004).
+    Warn,
+    /// Not run: the case belongs to a profile (a capability) the manifest declares absent
+    /// (OMPP-CONF-013).
+    Unsupported,
+    /// The suite could not run the case (a fixture or connection it needed failed before any
+    /// judged step); no verdict on the system, and a `MUST` case with it blocks conformance
+    /// (OMPP-CONF-014).
+    Error,
     /// Failed, and the manifest said it would.
     ExpectedFailure,
     /// Passed although the manifest said it would fail: fails the run.
     UnexpectedPass,
-    /// Not run: its profile is not declared.
-    Skipped,
 }
 
 /// One checked statement inside a case.
@@ -208,14 +216,18 @@ pub struct CaseResult {
 pub struct Summary {
     /// Cases that passed.
     pub passed: u32,
-    /// Cases that failed.
+    /// `MUST` cases that failed.
     pub failed: u32,
+    /// `SHOULD` cases that failed.
+    pub warnings: u32,
+    /// Cases of a profile the manifest declares absent.
+    pub unsupported: u32,
+    /// Cases the suite could not run.
+    pub errors: u32,
     /// Cases that failed as the manifest expected.
     pub expected_failures: u32,
     /// Cases that passed against the manifest's expectation.
     pub unexpected_passes: u32,
-    /// Cases not run.
-    pub skipped: u32,
 }
 
 /// A conformance report: the evidence a vendor hands to an auditor.
@@ -245,4 +257,54 @@ pub struct Report {
     /// restricted to some cases, or counterparties the suite did not play itself).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// One step of a case's transcript in the evidence folder: what the suite did and what the
+/// system answered, with passwords, codes, tokens and keys redacted (OMPP-CONF-015).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TranscriptStep {
+    /// What the suite did.
+    pub step: String,
+    /// `ok`, or the gRPC status code.
+    pub outcome: String,
+    /// The response message, or the OMPP error reason and metadata.
+    pub answer: String,
+}
+
+/// A case's transcript: `evidence/transcripts/<case id>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Transcript {
+    /// The case id.
+    pub case: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Every step, in order.
+    pub steps: Vec<TranscriptStep>,
+}
+
+/// A file of the evidence folder and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HashedFile {
+    /// Path relative to the report directory.
+    pub path: String,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub sha256: String,
+}
+
+/// `evidence/hashes.json`: what produced the report and the digest of every file written, so
+/// that an auditor can tell the evidence was not altered (OMPP-CONF-015).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceIndex {
+    /// Version of the suite.
+    pub suite_version: String,
+    /// SHA-256 of the suite's executable that ran.
+    pub suite_binary_sha256: String,
+    /// Protocol version (`ompp.v1`).
+    pub protocol_version: String,
+    /// SHA-256 of the requirement registry (`spec/requirements.json`) the suite embeds.
+    pub spec_requirements_sha256: String,
+    /// SHA-256 of the manifest file; absent for a run against the in-process reference.
+    pub manifest_sha256: Option<String>,
+    /// `report.json`, `summary.md`, `junit.xml` and every transcript.
+    pub files: Vec<HashedFile>,
 }

@@ -16,6 +16,7 @@
 //! - [`checkout`]: the flow C checkout state machine (sans-IO, time passed in).
 //! - [`firewall`]: the secure-link firewall (allow-list, size, rate, skew, replay, counters).
 //! - [`error`]: the reason catalogue and protocol errors <-> gRPC statuses.
+//! - [`codec`]: the gRPC codec of every service (size limit and decode errors as OMPP errors).
 //! - [`requirements`]: the registry of requirement ids extracted from `spec/`.
 //! - [`conformance`]: the conformance manifest and report formats.
 
@@ -25,6 +26,7 @@
 mod arbitrary_impls;
 pub mod authcode;
 pub mod checkout;
+pub mod codec;
 pub mod conformance;
 pub mod error;
 pub mod firewall;

@@ -179,6 +179,12 @@ pub fn extract(chapter: &str, markdown: &str) -> Result<Vec<Requirement>, Extrac
 /// The registry as generated into `spec/requirements.json`.
 const REGISTRY_JSON: &str = include_str!("../spec/requirements.json");
 
+/// The requirement registry exactly as embedded (`spec/requirements.json`): what a conformance
+/// report's evidence hashes to name the spec version it checked against.
+pub fn registry_json() -> &'static str {
+    REGISTRY_JSON
+}
+
 /// Every requirement of the spec, in chapter order. Empty only if the embedded registry is
 /// unreadable, which the registry test rules out.
 pub fn all() -> &'static [Requirement] {

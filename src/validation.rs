@@ -140,6 +140,14 @@ pub enum Violation {
     /// A field that must be absent in this context is present.
     #[error("must not be set here")]
     NotAllowed,
+    /// The bytes are not a valid encoding of the message (OMPP-MSG-018), reported at the
+    /// path of the field the decoder was in (the empty path for the message itself).
+    #[error("not a valid protobuf encoding: {reason}")]
+    Undecodable {
+        /// What the decoder found, e.g. `buffer underflow` or `invalid string value: data is
+        /// not UTF-8 encoded`.
+        reason: String,
+    },
     /// The whole message is larger than allowed (reported at the empty path, OMPP-MSG-010).
     #[error("message too large: {actual} bytes, at most {max}")]
     MessageTooLarge {

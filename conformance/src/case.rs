@@ -3,9 +3,10 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ompp::conformance::{Assertion, Profile, RoleUnderTest};
+use ompp::conformance::{Assertion, Profile, RoleUnderTest, TranscriptStep};
 use ompp::error::ProtocolError;
 use ompp::error::catalogue::wire_name;
 use ompp::proto::v1::ErrorReason;
@@ -57,11 +58,69 @@ impl Case {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Abort;
 
-/// The assertions of one case, shared with the runner so that they survive a timeout.
+/// The assertions of one case, shared with the runner so that they survive a timeout, with
+/// the case's transcript.
 #[derive(Debug, Clone)]
 pub struct Checks {
     assertions: Arc<Mutex<Vec<Assertion>>>,
+    transcript: Arc<Mutex<Vec<TranscriptStep>>>,
+    setup_failed: Arc<AtomicBool>,
     primary: &'static str,
+}
+
+/// Field names whose values never appear in a transcript (OMPP-CONF-015).
+const SECRET_FIELDS: [&str; 7] = [
+    "password",
+    "authorization_code",
+    "session_token",
+    "handset_token",
+    "enrollment_token",
+    "key_pem",
+    "text",
+];
+
+/// The `Debug` form of a message with every secret field's value replaced by `<redacted>` and
+/// every byte field (`..._der`) by its length.
+pub fn redact(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while let Some(colon) = rest.find(": ") {
+        let (head, tail) = rest.split_at(colon);
+        let field = head
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default();
+        out.push_str(head);
+        out.push_str(": ");
+        let value = &tail[2..];
+        if SECRET_FIELDS.contains(&field) && value.starts_with('"') {
+            let end = string_end(value);
+            out.push_str("<redacted>");
+            rest = &value[end..];
+        } else if field.ends_with("_der") && value.starts_with('[') {
+            let end = value.find(']').map_or(value.len(), |i| i + 1);
+            let bytes = value[..end].matches(',').count() + usize::from(end > 2);
+            out.push_str(&format!("<{bytes} bytes>"));
+            rest = &value[end..];
+        } else {
+            rest = value;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index just past the closing quote of the Debug string literal at the start of `value`.
+fn string_end(value: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in value.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return i + 1,
+            _ => escaped = false,
+        }
+    }
+    value.len()
 }
 
 /// How a failed call looks in a report: the OMPP reason (with `attempts_left` when present),
@@ -90,8 +149,50 @@ impl Checks {
     pub fn new(primary: &'static str) -> Self {
         Self {
             assertions: Arc::new(Mutex::new(Vec::new())),
+            transcript: Arc::new(Mutex::new(Vec::new())),
+            setup_failed: Arc::new(AtomicBool::new(false)),
             primary,
         }
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> Vec<TranscriptStep> {
+        self.transcript
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether a step the case needed but does not judge failed ([`Checks::setup`]).
+    pub fn setup_failed(&self) -> bool {
+        self.setup_failed.load(Ordering::Relaxed)
+    }
+
+    /// Adds a step to the transcript.
+    pub fn log<T: Debug>(&self, step: &str, result: &Result<tonic::Response<T>, tonic::Status>) {
+        let (outcome, answer) = match result {
+            Ok(response) => (
+                "ok".to_owned(),
+                redact(&format!("{:?}", response.get_ref())),
+            ),
+            Err(status) => (
+                format!("{:?}", status.code()),
+                match ProtocolError::from_status(status) {
+                    Ok(error) => {
+                        redact(&format!("{} {:?}", wire_name(error.reason), error.metadata))
+                    }
+                    Err(why) => format!("not an OMPP error: {why}"),
+                },
+            ),
+        };
+        self.transcript
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(TranscriptStep {
+                step: step.to_owned(),
+                outcome,
+                answer,
+            });
     }
 
     /// Every assertion recorded so far.
@@ -144,13 +245,15 @@ impl Checks {
 
     /// Records that a call failed with the OMPP error `expected` (domain, reason and code as
     /// the catalogue says); returns the error when it did.
-    pub fn reason<T>(
+    pub fn reason<T: Debug>(
         &self,
         requirement: &str,
         description: impl Into<String>,
-        result: Result<T, tonic::Status>,
+        result: Result<tonic::Response<T>, tonic::Status>,
         expected: ErrorReason,
     ) -> Option<ProtocolError> {
+        let description = description.into();
+        self.log(&description, &result);
         let (actual, error) = match result {
             Ok(_) => ("OK (the call succeeded)".to_owned(), None),
             Err(status) => match ProtocolError::from_status(&status) {
@@ -170,12 +273,14 @@ impl Checks {
     }
 
     /// Records that a call the requirement says succeeds did succeed; aborts the case if not.
-    pub fn succeeds<T>(
+    pub fn succeeds<T: Debug>(
         &self,
         requirement: &str,
         description: impl Into<String>,
         result: Result<tonic::Response<T>, tonic::Status>,
     ) -> Result<T, Abort> {
+        let description = description.into();
+        self.log(&description, &result);
         match result {
             Ok(response) => {
                 self.record(requirement, description, "OK", "OK", true);
@@ -202,6 +307,7 @@ impl Checks {
         result: Result<T, E>,
     ) -> Result<T, Abort> {
         result.map_err(|error| {
+            self.setup_failed.store(true, Ordering::Relaxed);
             self.record(
                 self.primary,
                 format!("case could not proceed: {description}"),
@@ -214,11 +320,12 @@ impl Checks {
     }
 
     /// Like [`Checks::setup`] for a call: the status is described as an OMPP error.
-    pub fn setup_call<T>(
+    pub fn setup_call<T: Debug>(
         &self,
         description: &str,
         result: Result<tonic::Response<T>, tonic::Status>,
     ) -> Result<T, Abort> {
+        self.log(description, &result);
         match result {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => self.setup(description, Err(describe_status(&status))),

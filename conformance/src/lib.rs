@@ -3,9 +3,14 @@
 //! The suite certifies a running system from outside: every verdict is decided from what
 //! crosses the wire (OMPP-CONF-001). [`cases::all`] is the catalogue of cases, [`runner::run`]
 //! runs them against a [`target::Target`] (a vendor system described by a manifest, or the
-//! in-process reference) and builds the [`ompp::conformance::Report`].
+//! in-process reference) and builds the [`ompp::conformance::Report`]; [`evidence`] writes
+//! JUnit XML, redacted transcripts and hashes next to it; [`coverage`] maps requirement ids
+//! to cases.
 
 pub mod case;
 pub mod cases;
+pub mod coverage;
+pub mod evidence;
+pub mod fuzz;
 pub mod runner;
 pub mod target;

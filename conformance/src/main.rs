@@ -29,7 +29,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the cases and write the report.
+    /// Print every requirement of the spec with the cases that check it; with `--check`, exit
+    /// 1 when a MUST requirement has no case and is not in conformance/uncovered-must.txt,
+    /// when a listed one has a case, or when a case names an id the spec does not define.
+    Coverage {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Fail on any coverage problem (CI).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the cases and write report.json, summary.md, junit.xml and the evidence folder.
     Run {
         /// The vendor manifest (TOML); without it the in-process reference is certified.
         #[arg(long)]
@@ -38,12 +49,37 @@ enum Command {
         /// conformant (OMPP-CONF-007).
         #[arg(long)]
         only: Option<String>,
-        /// Where to write report.json and summary.md.
+        /// Where to write report.json, summary.md, junit.xml and evidence/.
         #[arg(long, default_value = "conformance-report")]
         report_dir: PathBuf,
         /// How many cases run at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+    },
+    /// Fuzz a live system: mutated requests to every unary method over the real mutual-TLS
+    /// channels, judged by the OMPP error model, with health and money-conservation checks.
+    Fuzz {
+        /// The vendor manifest (TOML); without it the in-process reference is fuzzed.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// How long to fuzz (`60s`, `5m`, `500ms`).
+        #[arg(long, default_value = "60s", value_parser = ompp_conformance::fuzz::parse_duration)]
+        duration: std::time::Duration,
+        /// The RNG seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where failing inputs are written.
+        #[arg(long, default_value = "fuzz-findings")]
+        out: PathBuf,
+        /// How many calls are in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Send this saved input once to `--method` and print the verdict, instead of fuzzing.
+        #[arg(long, requires = "method")]
+        replay: Option<PathBuf>,
+        /// The method path of `--replay`, e.g. `/ompp.v1.MerchantPaymentService/CreatePayment`.
+        #[arg(long, requires = "replay")]
+        method: Option<String>,
     },
 }
 
@@ -95,10 +131,79 @@ fn list(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn coverage(json: bool, check: bool) -> ExitCode {
+    use ompp_conformance::coverage;
+    let catalogue = cases::all();
+    let rows = coverage::rows(&catalogue);
+    if json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("ompp-conformance: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        for row in &rows {
+            let cases = if row.audit {
+                "(audit: checked by inspection, no case)".to_owned()
+            } else if row.cases.is_empty() {
+                "-".to_owned()
+            } else {
+                row.cases.join(" ")
+            };
+            println!("{:<16} {:<6} {cases}", row.id, row.level.keyword());
+        }
+        let must: Vec<_> = rows
+            .iter()
+            .filter(|r| r.level == ompp::requirements::Level::Must && !r.audit)
+            .collect();
+        let covered = must.iter().filter(|r| !r.cases.is_empty()).count();
+        println!(
+            "\n{covered} of {} non-audit MUST requirements have a case; {} cases",
+            must.len(),
+            catalogue.len()
+        );
+    }
+    if check {
+        let problems =
+            coverage::problems(&catalogue, &coverage::parse_list(coverage::UNCOVERED_MUST));
+        for problem in &problems {
+            eprintln!("coverage: {problem}");
+        }
+        if !problems.is_empty() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::List { json } => list(json),
+        Command::Coverage { json, check } => coverage(json, check),
+        Command::Fuzz {
+            manifest,
+            duration,
+            seed,
+            out,
+            concurrency,
+            replay,
+            method,
+        } => {
+            let options = ompp_conformance::fuzz::FuzzOptions {
+                manifest,
+                duration,
+                seed,
+                out,
+                concurrency,
+                progress: true,
+                ..ompp_conformance::fuzz::FuzzOptions::default()
+            };
+            let replay = replay.as_deref().zip(method.as_deref());
+            ompp_conformance::fuzz::command(&options, replay)
+        }
         Command::Run {
             manifest,
             only,
@@ -127,19 +232,14 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
                 Ok(report) => {
-                    let s = report.summary;
                     println!(
-                        "\n{}: {} passed, {} failed, {} expected failures, {} unexpected passes, {} skipped; report in {}",
+                        "\n{}: {}; report in {}",
                         if report.conformant {
                             "CONFORMANT"
                         } else {
                             "NOT CONFORMANT"
                         },
-                        s.passed,
-                        s.failed,
-                        s.expected_failures,
-                        s.unexpected_passes,
-                        s.skipped,
+                        runner::counts_line(report.summary),
                         options.report_dir.display()
                     );
                     for note in &report.notes {

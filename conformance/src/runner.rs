@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ompp::conformance::{
-    CaseResult, ExpectedFailure, Manifest, Profile, Report, RoleUnderTest, Summary, Verdict,
+    Assertion, CaseResult, ExpectedFailure, Manifest, Profile, Report, RoleUnderTest, Summary,
+    TranscriptStep, Verdict,
 };
 use ompp::requirements::Level;
 use tokio::sync::Semaphore;
@@ -91,7 +92,7 @@ pub fn load_manifest(path: &Path) -> Result<Manifest, RunError> {
     Ok(manifest)
 }
 
-fn role_name(role: RoleUnderTest) -> &'static str {
+pub fn role_name(role: RoleUnderTest) -> &'static str {
     match role {
         RoleUnderTest::OperationCenter => "operation_center",
         RoleUnderTest::BankProcessor => "bank_processor",
@@ -105,9 +106,11 @@ pub fn verdict_name(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
+        Verdict::Warn => "warn",
+        Verdict::Unsupported => "unsupported",
+        Verdict::Error => "error",
         Verdict::ExpectedFailure => "expected_failure",
         Verdict::UnexpectedPass => "unexpected_pass",
-        Verdict::Skipped => "skipped",
         _ => "other",
     }
 }
@@ -149,7 +152,23 @@ fn result_of(case: &Case, verdict: Verdict, duration: Duration, checks: &Checks)
     }
 }
 
-async fn run_case(case: Case, target: Arc<Target>) -> CaseResult {
+/// The verdict of a case from its assertions (OMPP-CONF-004, OMPP-CONF-014): `pass` when every
+/// one held; `error` when the only failure is a step the case needed but does not judge (or
+/// the case recorded nothing); otherwise `fail` for a `MUST` case and `warn` for a `SHOULD` one.
+pub fn verdict_of(level: Level, assertions: &[Assertion], setup_failed: bool) -> Verdict {
+    let failures = assertions.iter().filter(|a| !a.passed).count();
+    if assertions.is_empty() || (setup_failed && failures == 1) {
+        Verdict::Error
+    } else if failures == 0 {
+        Verdict::Pass
+    } else if level == Level::Must {
+        Verdict::Fail
+    } else {
+        Verdict::Warn
+    }
+}
+
+async fn run_case(case: Case, target: Arc<Target>) -> (CaseResult, Vec<TranscriptStep>) {
     let checks = Checks::new(
         case.requirements
             .first()
@@ -164,10 +183,11 @@ async fn run_case(case: Case, target: Arc<Target>) -> CaseResult {
             format!("still running after {} s", CASE_TIMEOUT.as_secs()),
         );
     }
-    let assertions = checks.take();
-    let passed = !assertions.is_empty() && assertions.iter().all(|a| a.passed);
-    let verdict = if passed { Verdict::Pass } else { Verdict::Fail };
-    result_of(&case, verdict, started.elapsed(), &checks)
+    let verdict = verdict_of(case.level(), &checks.take(), checks.setup_failed());
+    (
+        result_of(&case, verdict, started.elapsed(), &checks),
+        checks.transcript(),
+    )
 }
 
 fn apply_expected_failures(result: &mut CaseResult, expected: &[ExpectedFailure]) {
@@ -176,7 +196,7 @@ fn apply_expected_failures(result: &mut CaseResult, expected: &[ExpectedFailure]
     };
     match result.verdict {
         Verdict::Pass => result.verdict = Verdict::UnexpectedPass,
-        Verdict::Fail => {
+        Verdict::Fail | Verdict::Warn => {
             result.verdict = Verdict::ExpectedFailure;
             result.expected_failure_reason = Some(entry.reason.clone());
         }
@@ -188,7 +208,7 @@ fn apply_expected_failures(result: &mut CaseResult, expected: &[ExpectedFailure]
 pub fn conformant(cases: &[CaseResult], complete: bool) -> bool {
     complete
         && cases.iter().all(|c| match c.verdict {
-            Verdict::Fail | Verdict::ExpectedFailure => c.level != Level::Must,
+            Verdict::Fail | Verdict::ExpectedFailure | Verdict::Error => c.level != Level::Must,
             Verdict::UnexpectedPass => false,
             _ => true,
         })
@@ -253,15 +273,22 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let target = Arc::new(target);
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let mut results: HashMap<&'static str, CaseResult> = HashMap::new();
+    let mut results: HashMap<&'static str, (CaseResult, Vec<TranscriptStep>)> = HashMap::new();
+    let mut progress = (0, selected.len());
+    println!(
+        "running {} cases against {} ({} at a time)",
+        selected.len(),
+        target.network_url,
+        options.concurrency.max(1)
+    );
     for case in &selected {
         if let Some(profile) = case.profile
             && !target.profiles.contains(&profile)
         {
             let checks = Checks::new("OMPP-CONF-013");
-            let result = result_of(case, Verdict::Skipped, Duration::ZERO, &checks);
-            print_line(&result);
-            results.insert(case.id, result);
+            let result = result_of(case, Verdict::Unsupported, Duration::ZERO, &checks);
+            print_line(&mut progress, &result);
+            results.insert(case.id, (result, Vec::new()));
             continue;
         }
         let case = *case;
@@ -278,10 +305,10 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         .unwrap_or_default();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((id, mut result)) => {
+            Ok((id, (mut result, transcript))) => {
                 apply_expected_failures(&mut result, &expected);
-                print_line(&result);
-                results.insert(id, result);
+                print_line(&mut progress, &result);
+                results.insert(id, (result, transcript));
             }
             Err(error) => {
                 // A panicking case is a suite bug; it must still show up as a failure.
@@ -298,31 +325,19 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
                     .unwrap_or("OMPP-CONF-001"),
             );
             checks.fail("the case runs to its end", "the case task failed");
-            let mut result = result_of(case, Verdict::Fail, Duration::ZERO, &checks);
+            let mut result = result_of(case, Verdict::Error, Duration::ZERO, &checks);
             apply_expected_failures(&mut result, &expected);
-            print_line(&result);
-            results.insert(case.id, result);
+            print_line(&mut progress, &result);
+            results.insert(case.id, (result, Vec::new()));
         }
     }
     if let Some(reference) = reference {
         reference.stop().await;
     }
 
-    let cases: Vec<CaseResult> = selected
-        .iter()
-        .filter_map(|c| results.remove(c.id))
-        .collect();
-    let mut summary = Summary::default();
-    for case in &cases {
-        let slot = match case.verdict {
-            Verdict::Pass => &mut summary.passed,
-            Verdict::Fail => &mut summary.failed,
-            Verdict::ExpectedFailure => &mut summary.expected_failures,
-            Verdict::UnexpectedPass => &mut summary.unexpected_passes,
-            _ => &mut summary.skipped,
-        };
-        *slot += 1;
-    }
+    let (cases, transcripts): (Vec<CaseResult>, Vec<Vec<TranscriptStep>>) =
+        selected.iter().filter_map(|c| results.remove(c.id)).unzip();
+    let summary = summarize(&cases);
     let report = Report {
         suite_version: env!("CARGO_PKG_VERSION").to_owned(),
         protocol_version: ompp::PROTOCOL_VERSION.to_owned(),
@@ -339,7 +354,32 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         notes,
     };
     write_report(&report, &options.report_dir)?;
+    crate::evidence::write(
+        &options.report_dir,
+        &report,
+        &transcripts,
+        options.manifest.as_deref(),
+    )
+    .map_err(RunError)?;
     Ok(report)
+}
+
+/// Counts the verdicts.
+pub fn summarize(cases: &[CaseResult]) -> Summary {
+    let mut summary = Summary::default();
+    for case in cases {
+        let slot = match case.verdict {
+            Verdict::Pass => &mut summary.passed,
+            Verdict::Fail => &mut summary.failed,
+            Verdict::Warn => &mut summary.warnings,
+            Verdict::Unsupported => &mut summary.unsupported,
+            Verdict::ExpectedFailure => &mut summary.expected_failures,
+            Verdict::UnexpectedPass => &mut summary.unexpected_passes,
+            _ => &mut summary.errors,
+        };
+        *slot += 1;
+    }
+    summary
 }
 
 /// How many of the requirements the suite must check (`MUST`, not *(audit)*) its cases check
@@ -362,9 +402,27 @@ pub fn coverage_note(catalogue: &[Case]) -> String {
     )
 }
 
-fn print_line(result: &CaseResult) {
+/// The verdict counts in one line, as the terminal and the summary show them.
+pub fn counts_line(s: Summary) -> String {
+    format!(
+        "{} passed, {} failed, {} warnings, {} unsupported, {} errors, {} expected failures, {} unexpected passes",
+        s.passed,
+        s.failed,
+        s.warnings,
+        s.unsupported,
+        s.errors,
+        s.expected_failures,
+        s.unexpected_passes
+    )
+}
+
+/// One line of the live view: progress, verdict, case, time.
+fn print_line(progress: &mut (usize, usize), result: &CaseResult) {
+    progress.0 += 1;
     println!(
-        "{:<17} {:<48} {:>6} ms",
+        "[{:>3}/{}] {:<17} {:<48} {:>6} ms",
+        progress.0,
+        progress.1,
         verdict_name(result.verdict).to_uppercase(),
         result.id,
         result.duration_ms
@@ -381,13 +439,13 @@ fn profile_list(profiles: &[Profile]) -> String {
 
 /// The human-readable summary: counts, verdict, notes and every failed assertion.
 pub fn summary_markdown(report: &Report) -> String {
-    let s = &report.summary;
+    let s = report.summary;
     let mut md = format!(
         "# OMPP conformance report\n\n\
          - suite {} for {}; role {}; profiles: {}\n\
          - endpoints: network {}, mobile {}\n\
          - started {}, finished {}\n\
-         - **{}**: {} passed, {} failed, {} expected failures, {} unexpected passes, {} skipped\n",
+         - **{}**: {}\n",
         report.suite_version,
         report.protocol_version,
         role_name(report.role),
@@ -401,11 +459,7 @@ pub fn summary_markdown(report: &Report) -> String {
         } else {
             "not conformant"
         },
-        s.passed,
-        s.failed,
-        s.expected_failures,
-        s.unexpected_passes,
-        s.skipped,
+        counts_line(s),
     );
     if !report.notes.is_empty() {
         md.push_str("\n## Notes\n\n");
@@ -506,12 +560,52 @@ mod tests {
             &[case(Level::Must, Verdict::ExpectedFailure)],
             true
         ));
-        assert!(conformant(&[case(Level::Should, Verdict::Fail)], true));
+        assert!(conformant(&[case(Level::Should, Verdict::Warn)], true));
+        assert!(!conformant(&[case(Level::Must, Verdict::Error)], true));
+        assert!(conformant(&[case(Level::Should, Verdict::Error)], true));
         assert!(!conformant(
             &[case(Level::Should, Verdict::UnexpectedPass)],
             true
         ));
-        assert!(conformant(&[case(Level::Must, Verdict::Skipped)], true));
+        assert!(conformant(&[case(Level::Must, Verdict::Unsupported)], true));
+    }
+
+    fn assertion(passed: bool) -> Assertion {
+        Assertion {
+            description: "d".into(),
+            requirement: "OMPP-FLA-001".into(),
+            expected: "e".into(),
+            actual: "a".into(),
+            passed,
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_assertions_levels_and_setup() {
+        let (ok, bad) = (assertion(true), assertion(false));
+        assert_eq!(
+            verdict_of(Level::Must, std::slice::from_ref(&ok), false),
+            Verdict::Pass
+        );
+        assert_eq!(
+            verdict_of(Level::Must, &[ok.clone(), bad.clone()], false),
+            Verdict::Fail
+        );
+        assert_eq!(
+            verdict_of(Level::Should, &[ok.clone(), bad.clone()], false),
+            Verdict::Warn
+        );
+        // Only the setup step failed: the suite could not run the case.
+        assert_eq!(
+            verdict_of(Level::Must, &[ok.clone(), bad.clone()], true),
+            Verdict::Error
+        );
+        // A judged failure before the setup failure still fails the case.
+        assert_eq!(
+            verdict_of(Level::Must, &[bad.clone(), bad], true),
+            Verdict::Fail
+        );
+        assert_eq!(verdict_of(Level::Must, &[], false), Verdict::Error);
     }
 
     #[test]

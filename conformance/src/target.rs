@@ -14,7 +14,7 @@ use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
 use ompp::proto::v1::handset_service_client::HandsetServiceClient;
 use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
-use ompp_server::pki::{DevPki, Validity, cert_der_to_pem, certs_from_pem, generate_csr};
+use ompp_server::pki::{DevPki, cert_der_to_pem, certs_from_pem, generate_csr};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::case::{Abort, Checks};
@@ -465,6 +465,14 @@ impl InProcess {
     /// ports in a fresh temporary directory, and describes it as a [`Target`] whose TLS
     /// material comes from the reference's development PKI.
     pub async fn start() -> Result<(Self, Target), String> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`InProcess::start`], with `adjust` applied to the reference's configuration just
+    /// before it starts (the suite's own tests use it to start broken variants).
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut ompp_server::config::Config),
+    ) -> Result<(Self, Target), String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut config = ompp_server::config::Config {
@@ -479,6 +487,7 @@ impl InProcess {
         config.bank.listen = any;
         config.sms.listen = any;
         config.sms.handset_listen = any;
+        adjust(&mut config);
         let running = ompp_server::run::start(
             &config,
             ompp_server::run::Role::All,
@@ -539,23 +548,10 @@ impl InProcess {
     }
 }
 
-/// A certificate for the sample merchant, issued by the operator CA, that expired a week ago.
+/// The reference's expired certificate for the sample merchant.
 fn expired_merchant(pki: &DevPki) -> Result<Credential, String> {
-    let identity = ompp_server::pki::identity_of(pki.merchant.cert_der.as_ref())
-        .map_err(|e| format!("reference merchant certificate: {e}"))?;
-    let week = Duration::from_secs(7 * 86_400);
-    let now = SystemTime::now();
     let issued = pki
-        .operator_ca
-        .issue(
-            &identity,
-            &[],
-            &[],
-            Validity {
-                not_before: now.checked_sub(2 * week).unwrap_or(UNIX_EPOCH),
-                not_after: now.checked_sub(week).unwrap_or(UNIX_EPOCH),
-            },
-        )
+        .expired_merchant()
         .map_err(|e| format!("expired merchant certificate: {e}"))?;
     Ok(Credential {
         cert_pem: issued.cert_pem,

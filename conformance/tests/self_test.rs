@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::process::Command;
 
-use ompp::conformance::{Report, Verdict};
+use ompp::conformance::{EvidenceIndex, Report, Transcript, Verdict};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ompp-conformance");
 
@@ -80,6 +80,68 @@ fn run_against_the_in_process_reference_passes_every_case() {
     let summary = std::fs::read_to_string(report_dir.join("summary.md")).unwrap();
     assert!(summary.contains("conformant"), "{summary}");
     assert!(summary.contains("SMS center"), "{summary}");
+    check_evidence(&report_dir, &report);
+}
+
+/// OMPP-CONF-015: JUnit XML with one test case per case, a transcript per case without any
+/// secret, and hashes that match the files.
+fn check_evidence(dir: &std::path::Path, report: &Report) {
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(junit.tests, report.cases.len());
+    assert_eq!(junit.failures, 0);
+    assert_eq!(junit.errors, 0);
+    let index: EvidenceIndex =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence/hashes.json")).unwrap()).unwrap();
+    assert_eq!(index.manifest_sha256, None);
+    assert_eq!(
+        index.spec_requirements_sha256,
+        ompp_conformance::evidence::sha256_hex(ompp::requirements::registry_json().as_bytes())
+    );
+    let binary = std::fs::read(BIN).unwrap();
+    assert_eq!(
+        index.suite_binary_sha256,
+        ompp_conformance::evidence::sha256_hex(&binary)
+    );
+    for file in &index.files {
+        let bytes = std::fs::read(dir.join(&file.path)).unwrap();
+        assert_eq!(
+            file.sha256,
+            ompp_conformance::evidence::sha256_hex(&bytes),
+            "{}",
+            file.path
+        );
+    }
+    let mut steps = 0;
+    for case in &report.cases {
+        let path = format!("evidence/transcripts/{}.json", case.id);
+        assert!(
+            index.files.iter().any(|f| f.path == path),
+            "{path} not hashed"
+        );
+        let text = std::fs::read_to_string(dir.join(&path)).unwrap();
+        let transcript: Transcript = serde_json::from_str(&text).unwrap();
+        assert_eq!(transcript.case, case.id);
+        assert_eq!(transcript.verdict, case.verdict);
+        steps += transcript.steps.len();
+        // The customers' password and the session tokens never reach the evidence.
+        assert!(
+            !text.contains(ompp_conformance::target::PASSWORD),
+            "{path} holds the password"
+        );
+        for field in [
+            "password",
+            "session_token",
+            "authorization_code",
+            "handset_token",
+        ] {
+            for (at, _) in text.match_indices(&format!("{field}: ")) {
+                let value = &text[at + field.len() + 2..];
+                assert!(value.starts_with("<redacted>"), "{path}: {field} shown");
+            }
+        }
+    }
+    assert!(steps >= report.cases.len(), "{steps} transcript steps");
 }
 
 #[test]

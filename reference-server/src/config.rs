@@ -44,6 +44,11 @@ pub struct Config {
     pub bank: crate::bank::BankConfig,
     /// The reference SMS center.
     pub sms: crate::sms::SmsConfig,
+    /// Deliberately broken behaviours, for the conformance suite's own tests; never read from
+    /// a file.
+    #[cfg(feature = "defects")]
+    #[serde(default, skip)]
+    pub defects: crate::defects::Defects,
 }
 
 impl Default for Config {
@@ -56,6 +61,8 @@ impl Default for Config {
             mobile: MobileConfig::default(),
             bank: crate::bank::BankConfig::default(),
             sms: crate::sms::SmsConfig::default(),
+            #[cfg(feature = "defects")]
+            defects: crate::defects::Defects::default(),
         }
     }
 }

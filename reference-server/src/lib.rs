@@ -24,6 +24,8 @@
 pub mod bank;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "defects")]
+pub mod defects;
 pub mod errors;
 pub mod link;
 pub mod mobile;

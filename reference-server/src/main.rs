@@ -59,6 +59,14 @@ enum PkiCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Issue, from the PKI in DIR, a certificate for the sample merchant that expired a week
+    /// ago (for the conformance suite's manifest, `tls.expired_merchant`); writes
+    /// DIR/merchant-expired.pem and DIR/merchant-expired.key.
+    ExpiredMerchant {
+        /// The PKI directory (as written by `pki init`).
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +94,31 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Pki {
+            command: PkiCommand::ExpiredMerchant { dir },
+        } => {
+            let issued = DevPki::read(&dir).and_then(|pki| pki.expired_merchant());
+            let written = issued.map_err(|e| e.to_string()).and_then(|issued| {
+                let cert = dir.join("merchant-expired.pem");
+                let key = dir.join("merchant-expired.key");
+                std::fs::write(&cert, issued.cert_pem)
+                    .and_then(|()| std::fs::write(&key, issued.key_pem))
+                    .map_err(|e| e.to_string())?;
+                Ok([cert, key])
+            });
+            match written {
+                Ok(files) => {
+                    for file in files {
+                        println!("{}", file.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("ompp-server pki expired-merchant: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::BankBalances { config } => {
             let config = match config.as_deref().map(Config::load).transpose() {
                 Ok(config) => config.unwrap_or_default(),

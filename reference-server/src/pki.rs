@@ -525,6 +525,25 @@ impl DevPki {
         Ok(written)
     }
 
+    /// A certificate for the sample merchant's identity, issued by the operator CA, that
+    /// expired a week ago: for the conformance case that checks expired certificates are
+    /// refused (OMPP-TLS-007).
+    pub fn expired_merchant(&self) -> Result<Issued, PkiError> {
+        let identity = identity_of(self.merchant.cert_der.as_ref())?;
+        let week = std::time::Duration::from_secs(7 * 86_400);
+        let now = std::time::SystemTime::now();
+        let epoch = std::time::UNIX_EPOCH;
+        self.operator_ca.issue(
+            &identity,
+            &[],
+            &[],
+            Validity {
+                not_before: now.checked_sub(2 * week).unwrap_or(epoch),
+                not_after: now.checked_sub(week).unwrap_or(epoch),
+            },
+        )
+    }
+
     /// Read back what `write` wrote.
     pub fn read(dir: &Path) -> Result<Self, PkiError> {
         let ca = |(cert_name, key_name): (&str, &str)| -> Result<Ca, PkiError> {

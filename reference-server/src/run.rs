@@ -397,6 +397,9 @@ pub async fn start(
             )?)),
             gateway_url: config.network.gateway_url.clone(),
         });
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let network = network.with_defects(config.defects.clone());
         running.network_addr = Some(local(&public, config.network.listen));
         running.network_link_addr = Some(local(&link, config.network.link_listen));
 
@@ -406,6 +409,20 @@ pub async fn start(
             vec![pki.operator_ca.cert_der()],
             ClientAuth::Optional,
         )?;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let public_tls = if config
+            .defects
+            .has(crate::defects::Defect::AcceptExpiredCertificate)
+        {
+            crate::defects::server_config_ignoring_expiry(
+                certs_from_pem(&pki.network.cert_pem)?,
+                pki.network.key_der(),
+                vec![pki.operator_ca.cert_der()],
+            )?
+        } else {
+            public_tls
+        };
         health_reporter
             .set_serving::<MerchantPaymentServiceServer<MerchantHandler>>()
             .await;

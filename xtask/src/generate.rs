@@ -27,7 +27,7 @@ fn schema<T: JsonSchema>(name: &str) -> io::Result<Generated> {
 
 /// The JSON Schemas of the domain types and of the conformance formats.
 fn schemas() -> io::Result<Vec<Generated>> {
-    use ompp::conformance::{Manifest, Report};
+    use ompp::conformance::{EvidenceIndex, Manifest, Report, Transcript};
     use ompp::money::{Amount, Money};
     use ompp::requests::common::LineItem;
     use ompp::types::{BankAccountRef, PartyIdentity, PhoneNumber};
@@ -41,6 +41,8 @@ fn schemas() -> io::Result<Vec<Generated>> {
         schema::<Vec<Requirement>>("requirements")?,
         schema::<Manifest>("conformance-manifest")?,
         schema::<Report>("conformance-report")?,
+        schema::<Transcript>("conformance-transcript")?,
+        schema::<EvidenceIndex>("conformance-evidence")?,
     ])
 }
 

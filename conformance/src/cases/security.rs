@@ -79,7 +79,142 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-MSG-010"],
             run: body!(message_too_large),
         },
+        Case {
+            id: "oc.msg.oversized-by-unknown-fields",
+            title: "a request over 64 KiB as received, made large by an unknown field, fails with MESSAGE_TOO_LARGE and has no effect",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-MSG-010"],
+            run: body!(oversized_by_unknown_fields),
+        },
+        Case {
+            id: "oc.msg.undecodable-request",
+            title: "bytes that are not a valid encoding of the request fail with INVALID_FIELD naming the field, not INTERNAL",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-MSG-018"],
+            run: body!(undecodable_request),
+        },
     ]
+}
+
+/// Sends raw bytes to a unary method as the suite's merchant; the answer as a typed call's.
+async fn raw_merchant_call(
+    target: &Target,
+    checks: &Checks,
+    method: &str,
+    body: Vec<u8>,
+) -> Result<Result<tonic::Response<Vec<u8>>, tonic::Status>, Abort> {
+    let channel = checks.setup(
+        "connect to MerchantPaymentService with the merchant certificate",
+        target
+            .channel(&target.network_url, Some(&target.merchant))
+            .await,
+    )?;
+    Ok(match crate::fuzz::call(channel, method, body).await {
+        crate::fuzz::Outcome::Ok(body) => Ok(tonic::Response::new(body)),
+        crate::fuzz::Outcome::Status(status) => Err(status),
+        crate::fuzz::Outcome::Transport(error) => Err(tonic::Status::unavailable(error)),
+        crate::fuzz::Outcome::Timeout => Err(tonic::Status::deadline_exceeded("no answer")),
+    })
+}
+
+/// Appends an unknown field (number 2897, length-delimited) of `len` bytes.
+fn append_unknown_field(body: &mut Vec<u8>, len: usize) {
+    let mut varint = |mut n: u64| {
+        while n >= 0x80 {
+            body.push(u8::try_from(n & 0x7f).unwrap_or(0) | 0x80);
+            n >>= 7;
+        }
+        body.push(u8::try_from(n).unwrap_or(0));
+    };
+    varint((2897 << 3) | 2);
+    varint(u64::try_from(len).unwrap_or(0));
+    body.resize(body.len() + len, b'u');
+}
+
+async fn oversized_by_unknown_fields(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    use prost::Message;
+    let ana = target.customer(checks, 0).await?;
+    let key = target.key("unknown");
+    let mut body = create(target, &ana.customer_id, 100, &key).encode_to_vec();
+    append_unknown_field(&mut body, 100 * 1024);
+    let result = raw_merchant_call(
+        target,
+        checks,
+        "/ompp.v1.MerchantPaymentService/CreatePayment",
+        body,
+    )
+    .await?;
+    checks.reason(
+        "OMPP-MSG-010",
+        "a request of 100 KiB as received (an unknown field) fails with MESSAGE_TOO_LARGE",
+        result,
+        R::MessageTooLarge,
+    );
+    let mut merchant = target.merchant(checks).await?;
+    let again = merchant
+        .create_payment(create(target, &ana.customer_id, 100, &key))
+        .await;
+    checks.record(
+        "OMPP-MSG-010",
+        "the refused request had no effect: its key serves a new request",
+        "OK",
+        match &again {
+            Ok(_) => "OK".to_owned(),
+            Err(status) => describe_status(status),
+        },
+        again.is_ok(),
+    );
+    Ok(())
+}
+
+async fn undecodable_request(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    // GetPaymentRequest.merchant_id (field 1) announces 6 bytes and none follow.
+    let truncated = raw_merchant_call(
+        target,
+        checks,
+        "/ompp.v1.MerchantPaymentService/GetPayment",
+        vec![0x0a, 0x06],
+    )
+    .await?;
+    let error = checks.reason(
+        "OMPP-MSG-018",
+        "a string field cut short fails with INVALID_FIELD",
+        truncated,
+        R::InvalidField,
+    );
+    if let Some(error) = error {
+        checks.equal(
+            "OMPP-MSG-018",
+            "the error names the field the decoder was in",
+            Some("merchant_id"),
+            error.metadata.get("field").map(String::as_str),
+        );
+    }
+    // CreatePaymentRequest.amount (field 3) holding Money.currency (field 1) that is not UTF-8.
+    let not_utf8 = raw_merchant_call(
+        target,
+        checks,
+        "/ompp.v1.MerchantPaymentService/CreatePayment",
+        vec![0x1a, 0x04, 0x0a, 0x02, 0xff, 0xfe],
+    )
+    .await?;
+    let error = checks.reason(
+        "OMPP-MSG-018",
+        "a string that is not UTF-8 fails with INVALID_FIELD",
+        not_utf8,
+        R::InvalidField,
+    );
+    if let Some(error) = error {
+        checks.equal(
+            "OMPP-MSG-018",
+            "the error names the nested field",
+            Some("amount.currency"),
+            error.metadata.get("field").map(String::as_str),
+        );
+    }
+    Ok(())
 }
 
 fn balance_request(target: &Target) -> pb::GetMerchantBalanceRequest {

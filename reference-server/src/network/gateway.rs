@@ -388,6 +388,15 @@ impl GatewayService for GatewayHandler {
         let store = network.store();
         let phone = submit.phone_number.to_string();
         let customer = blocking(move || Ok(store.customer_by_phone(&phone)?)).await?;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if customer.is_none() && network.defect(crate::defects::Defect::RevealUnknownPhone) {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::UnknownCustomer,
+                "no customer holds this phone number",
+            )
+            .into());
+        }
         // OMPP-ERR-004 / OMPP-FLC-005: unknown identity, wrong password and another customer
         // than the one the checkout is bound to are the same answer, at the same cost.
         let hash = customer.as_ref().map(|c| c.password_hash.clone());

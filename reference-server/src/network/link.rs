@@ -47,7 +47,16 @@ impl NetworkLinkHandler {
         customer: &CustomerId,
         payment_id: &ompp::types::PaymentId,
     ) -> Result<PaymentRecord, ProtocolError> {
-        match self.network.fresh_payment(payment_id).await? {
+        let payment = self.network.fresh_payment(payment_id).await?;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if let Some(p) = payment.as_ref().filter(|_| {
+            self.network
+                .defect(crate::defects::Defect::ActOnOtherCustomersPayment)
+        }) {
+            return Ok(p.clone());
+        }
+        match payment {
             Some(p)
                 if p.customer_id.as_ref() == Some(customer) && p.flow == pb::PaymentFlow::Push =>
             {
@@ -122,6 +131,27 @@ impl NetworkLinkService for NetworkLinkHandler {
             .verify_password(relay.request.password.clone(), hash)
             .await?;
         let amount_matches = relay.request.amount == payment.amount;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let amount_matches = amount_matches
+            || self
+                .network
+                .defect(crate::defects::Defect::IgnoreAmountEcho);
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if !password_ok
+            && payment.state.attempts_left() <= 1
+            && self
+                .network
+                .defect(crate::defects::Defect::UnlimitedPasswordAttempts)
+        {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::CredentialsRejected,
+                "password is wrong",
+            )
+            .with_metadata("attempts_left", "1")
+            .into());
+        }
         let store = self.network.store();
         let now = self.network.now();
         let id = payment.payment_id.clone();

@@ -43,8 +43,26 @@ impl MerchantHandler {
         request: &Request<T>,
         merchant_id: &MerchantId,
     ) -> Result<String, ProtocolError> {
-        let identity = crate::tls::require_role(request, Role::Merchant)?;
-        if identity.id() != merchant_id.as_str() {
+        let identity = crate::tls::require_role(request, Role::Merchant);
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let identity = identity.or_else(|e| {
+            crate::tls::peer_identity(request)
+                .filter(|_| {
+                    self.network
+                        .defect(crate::defects::Defect::AcceptWrongRoleCertificate)
+                })
+                .ok_or(e)
+        });
+        let identity = identity?;
+        let mismatch = identity.id() != merchant_id.as_str();
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let mismatch = mismatch
+            && !self
+                .network
+                .defect(crate::defects::Defect::IgnoreMerchantIdentity);
+        if mismatch {
             return Err(ProtocolError::new(
                 pb::ErrorReason::IdentityMismatch,
                 "merchant_id differs from the client certificate identity",
@@ -86,7 +104,19 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::CreatePaymentRequest>,
     ) -> Result<Response<pb::CreatePaymentResponse>, Status> {
-        let create = CreatePayment::parse(request.get_ref())?;
+        let create = CreatePayment::parse(request.get_ref()).map_err(Status::from);
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let create = create.map_err(|s| {
+            if s.code() == tonic::Code::InvalidArgument
+                && self.network.defect(crate::defects::Defect::DropErrorInfo)
+            {
+                Status::invalid_argument(s.message())
+            } else {
+                s
+            }
+        });
+        let create = create?;
         let merchant_name = self.authorize(&request, &create.merchant_id).await?;
         let store = self.network.store();
         let now = self.network.now();
@@ -141,6 +171,19 @@ impl MerchantPaymentService for MerchantHandler {
             scope: format!("create_payment/{}", create.merchant_id),
             key: create.idempotency_key.to_string(),
             digest: Sha256::digest(request.get_ref().encode_to_vec()).to_vec(),
+        };
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let idempotency = if self
+            .network
+            .defect(crate::defects::Defect::IgnoreIdempotencyKey)
+        {
+            IdempotencyRecord {
+                key: random_id("any-"),
+                ..idempotency
+            }
+        } else {
+            idempotency
         };
         let created = blocking(move || Ok(store.create_payment(&record, &idempotency)?)).await?;
         let record = match created {

@@ -62,6 +62,9 @@ struct Inner {
     bank: Option<BankProcessorServiceClient<Channel>>,
     /// Base of the hosted payment page addresses.
     gateway_url: String,
+    /// The broken behaviours of this variant.
+    #[cfg(feature = "defects")]
+    defects: crate::defects::Defects,
 }
 
 /// What the network server needs to run.
@@ -117,8 +120,25 @@ impl Network {
                 sms: parts.sms,
                 bank: parts.bank,
                 gateway_url: parts.gateway_url,
+                #[cfg(feature = "defects")]
+                defects: crate::defects::Defects::default(),
             }),
         }
+    }
+
+    /// This network server with `defects` switched on; call it before the first clone.
+    #[cfg(feature = "defects")]
+    pub fn with_defects(mut self, defects: crate::defects::Defects) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.defects = defects;
+        }
+        self
+    }
+
+    /// Whether this broken variant has `defect`.
+    #[cfg(feature = "defects")]
+    fn defect(&self, defect: crate::defects::Defect) -> bool {
+        self.inner.defects.has(defect)
     }
 
     fn store(&self) -> Arc<dyn Store> {

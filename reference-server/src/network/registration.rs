@@ -170,6 +170,17 @@ impl RegistrationService for RegistrationHandler {
         let store = self.network.store();
         let lookup = pair.customer_id.clone();
         let hash = blocking(move || Ok(store.customer(&lookup)?.map(|c| c.password_hash))).await?;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if hash.is_none()
+            && self
+                .network
+                .defect(crate::defects::Defect::RevealUnknownCustomer)
+        {
+            return Err(
+                ProtocolError::new(pb::ErrorReason::UnknownCustomer, "no such customer").into(),
+            );
+        }
         // OMPP-ERR-004: an unknown customer and a wrong password are the same answer, at the
         // same cost.
         if !self

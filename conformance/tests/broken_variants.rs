@@ -1,0 +1,194 @@
+//! The suite can fail: each test starts the in-process reference with exactly one deliberate
+//! defect (`ompp_server::defects`, feature `defects`, on only for these tests), runs every case
+//! against it, and asserts that exactly the cases expected to notice the defect fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ompp_conformance::case::Checks;
+use ompp_conformance::cases;
+use ompp_conformance::target::InProcess;
+use ompp_server::defects::{Defect, Defects};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// How long one case may run.
+const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many cases run at once against one variant.
+const CONCURRENCY: usize = 4;
+
+/// Starts the reference with `defects`, runs every case, and returns the ids of the cases that
+/// failed with, for each, the first assertion that did not pass.
+async fn failing_cases(defects: &[Defect]) -> Vec<(String, String)> {
+    let defects = Defects::of(defects.iter().copied());
+    let (reference, target) = InProcess::start_with(|config| config.defects = defects)
+        .await
+        .unwrap();
+    let target = Arc::new(target);
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut running = JoinSet::new();
+    for case in cases::all() {
+        let (target, permits) = (target.clone(), permits.clone());
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let checks = Checks::new(case.requirements.first().copied().unwrap_or_default());
+            let outcome =
+                tokio::time::timeout(CASE_TIMEOUT, (case.run)(target, checks.clone())).await;
+            let assertions = checks.take();
+            let why = if outcome.is_err() {
+                Some("timed out".to_owned())
+            } else if checks.setup_failed() {
+                Some("setup failed".to_owned())
+            } else if let Some(a) = assertions.iter().find(|a| !a.passed) {
+                Some(format!(
+                    "{} [{}]: expected {}, got {}",
+                    a.description, a.requirement, a.expected, a.actual
+                ))
+            } else if assertions.is_empty() {
+                Some("no assertion recorded".to_owned())
+            } else {
+                None
+            };
+            why.map(|why| (case.id.to_owned(), why))
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(result) = running.join_next().await {
+        failed.extend(result.unwrap());
+    }
+    reference.stop().await;
+    failed.sort();
+    failed
+}
+
+/// Runs the suite against the variant with `defect` and asserts that exactly `expected` fail.
+async fn caught_by(defect: Defect, expected: &[&str]) {
+    let failed = failing_cases(&[defect]).await;
+    for (id, why) in &failed {
+        eprintln!("{defect:?} is caught by {id}: {why}");
+    }
+    let ids: BTreeSet<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+    let expected: BTreeSet<&str> = expected.iter().copied().collect();
+    for id in &expected {
+        assert!(
+            cases::get(id).is_some(),
+            "{defect:?}: {id} is not a case of the suite"
+        );
+    }
+    assert_eq!(
+        ids, expected,
+        "{defect:?}: the failing cases differ from the expected ones; failures: {failed:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_no_defect_no_failure() {
+    let failed = failing_cases(&[]).await;
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignore_merchant_identity() {
+    caught_by(
+        Defect::IgnoreMerchantIdentity,
+        &["oc.tls.identity-mismatch"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_wrong_role_certificate() {
+    caught_by(
+        Defect::AcceptWrongRoleCertificate,
+        &["oc.tls.wrong-role-certificate"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_expired_certificate() {
+    caught_by(
+        Defect::AcceptExpiredCertificate,
+        &["oc.tls.expired-certificate"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reveal_unknown_customer_at_pairing() {
+    caught_by(
+        Defect::RevealUnknownCustomer,
+        &["oc.reg.pair-device-credentials-alike"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlimited_password_attempts() {
+    caught_by(
+        Defect::UnlimitedPasswordAttempts,
+        &["oc.flow-a.tries-exceeded"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignore_amount_echo() {
+    caught_by(Defect::IgnoreAmountEcho, &["oc.flow-a.amount-mismatch"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_on_other_customers_payment() {
+    caught_by(
+        Defect::ActOnOtherCustomersPayment,
+        &["oc.flow-a.other-customers-payment"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignore_idempotency_key() {
+    caught_by(
+        Defect::IgnoreIdempotencyKey,
+        &["oc.idem.retry-and-conflict"],
+    )
+    .await;
+}
+
+/// Both cases send a `CreatePayment` with an invalid field and read the `ErrorInfo`:
+/// `oc.err.invalid-field` (empty product code) and `oc.flow-a.expiry-bounds` (`expires_in`
+/// out of bounds, which must fail with `INVALID_FIELD` naming the field).
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_error_info() {
+    caught_by(
+        Defect::DropErrorInfo,
+        &["oc.err.invalid-field", "oc.flow-a.expiry-bounds"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamic_code_reusable() {
+    caught_by(
+        Defect::DynamicCodeReusable,
+        &["oc.flow-b.dynamic-code-single-use"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignore_payee_code_crc() {
+    caught_by(Defect::IgnorePayeeCodeCrc, &["oc.flow-b.tampered-code"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reveal_unknown_phone_at_checkout() {
+    caught_by(
+        Defect::RevealUnknownPhone,
+        &["oc.flow-c.credentials-rejected-alike"],
+    )
+    .await;
+}

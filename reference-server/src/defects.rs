@@ -1,0 +1,188 @@
+//! Deliberately broken variants of the reference, for the conformance suite's own tests
+//! (feature `defects`, enabled only by `ompp-conformance`'s dev-dependencies; never in a normal
+//! build).
+//!
+//! The suite is only worth something if it can fail: `conformance/tests/broken_variants.rs`
+//! starts the in-process reference with exactly one [`Defect`] switched on, runs every case,
+//! and asserts that exactly the expected cases fail:
+//!
+//! | Defect | What the reference then does wrong | Case(s) that catch it |
+//! |---|---|---|
+//! | [`Defect::IgnoreMerchantIdentity`] | does not compare `merchant_id` with the client certificate, so another merchant's id is answered `UNKNOWN_MERCHANT`, not `IDENTITY_MISMATCH` (OMPP-TLS-016) | `oc.tls.identity-mismatch` |
+//! | [`Defect::AcceptWrongRoleCertificate`] | does not check the certificate's role on `MerchantPaymentService`: a device certificate passes, and is refused only as `IDENTITY_MISMATCH` (OMPP-TLS-010) | `oc.tls.wrong-role-certificate` |
+//! | [`Defect::AcceptExpiredCertificate`] | accepts merchant certificates past their validity period (OMPP-TLS-007) | `oc.tls.expired-certificate` |
+//! | [`Defect::RevealUnknownCustomer`] | `PairDevice` answers `UNKNOWN_CUSTOMER` for an unknown customer id (OMPP-ERR-004) | `oc.reg.pair-device-credentials-alike` |
+//! | [`Defect::UnlimitedPasswordAttempts`] | the last wrong password does not fail the payment (OMPP-FLA-002) | `oc.flow-a.tries-exceeded` |
+//! | [`Defect::IgnoreAmountEcho`] | settles a confirmation whose amount differs from the payment's (OMPP-FLA-007) | `oc.flow-a.amount-mismatch` |
+//! | [`Defect::ActOnOtherCustomersPayment`] | lets any device confirm or decline any flow A payment (OMPP-FLA-016) | `oc.flow-a.other-customers-payment` |
+//! | [`Defect::IgnoreIdempotencyKey`] | a retried `CreatePayment` creates another payment (OMPP-IDEM-003/004) | `oc.idem.retry-and-conflict` |
+//! | [`Defect::DropErrorInfo`] | `INVALID_ARGUMENT` answers of `CreatePayment` lose their `ErrorInfo` and `BadRequest` (OMPP-ERR-001) | `oc.err.invalid-field`, `oc.flow-a.expiry-bounds` |
+//! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
+//! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
+//! | [`Defect::RevealUnknownPhone`] | `SubmitPassword` answers `UNKNOWN_CUSTOMER` for a phone number no customer holds (OMPP-FLC-005) | `oc.flow-c.credentials-rejected-alike` |
+//!
+//! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
+//! it is enforced by `ompp::codec`, the codec of the generated services, before the
+//! reference's handlers see a request, so the reference cannot skip it on its own.
+//!
+//! Each injection point is a short `#[cfg(feature = "defects")]` statement next to
+//! the check it breaks, so that the normal build compiles none of this.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+/// One way of being broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Defect {
+    /// `merchant_id` is not compared with the client certificate identity.
+    IgnoreMerchantIdentity,
+    /// Any operator-CA certificate, whatever its role, may call `MerchantPaymentService`.
+    AcceptWrongRoleCertificate,
+    /// Client certificates of the network server's public endpoint past their validity period
+    /// are accepted.
+    AcceptExpiredCertificate,
+    /// `PairDevice` tells an unknown customer id from a wrong password.
+    RevealUnknownCustomer,
+    /// A wrong password on the last attempt is refused but does not fail the payment.
+    UnlimitedPasswordAttempts,
+    /// The amount echoed by `ConfirmPayment` is not compared with the payment's.
+    IgnoreAmountEcho,
+    /// A device may confirm or decline a flow A payment addressed to another customer.
+    ActOnOtherCustomersPayment,
+    /// `CreatePayment` binds every request to a fresh key: retries create new payments.
+    IgnoreIdempotencyKey,
+    /// `INVALID_ARGUMENT` statuses of `CreatePayment` carry no error details.
+    DropErrorInfo,
+    /// A dynamic payee code whose payment settled is paid again, as if it were static.
+    DynamicCodeReusable,
+    /// A scanned payee code's CRC is recomputed rather than checked.
+    IgnorePayeeCodeCrc,
+    /// `SubmitPassword` tells an unknown phone number from a wrong password.
+    RevealUnknownPhone,
+}
+
+/// The defects a broken variant has (none by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Defects(BTreeSet<Defect>);
+
+impl Defects {
+    /// Exactly `defects`.
+    pub fn of(defects: impl IntoIterator<Item = Defect>) -> Self {
+        Self(defects.into_iter().collect())
+    }
+
+    /// Whether `defect` is switched on.
+    pub fn has(&self, defect: Defect) -> bool {
+        self.0.contains(&defect)
+    }
+}
+
+/// `payload` with its last four characters replaced by the CRC of everything before them
+/// (for [`Defect::IgnorePayeeCodeCrc`]).
+pub(crate) fn with_recomputed_crc(payload: &str) -> String {
+    match payload.len().checked_sub(4) {
+        Some(end) if payload.is_char_boundary(end) => {
+            let body = &payload[..end];
+            format!("{body}{:04X}", ompp::payee_code::crc16(body.as_bytes()))
+        }
+        _ => payload.to_owned(),
+    }
+}
+
+/// A client certificate verifier that retries a certificate refused as expired at a time
+/// inside its validity period (for [`Defect::AcceptExpiredCertificate`]).
+#[derive(Debug)]
+pub(crate) struct IgnoreExpiry(pub(crate) Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for IgnoreExpiry {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        match self.0.verify_client_cert(end_entity, intermediates, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+            )) => {
+                let not_before = x509_parser::parse_x509_certificate(end_entity.as_ref())
+                    .map(|(_, cert)| cert.validity().not_before.timestamp())
+                    .unwrap_or(0);
+                let inside = u64::try_from(not_before.saturating_add(1)).unwrap_or(0);
+                self.0.verify_client_cert(
+                    end_entity,
+                    intermediates,
+                    UnixTime::since_unix_epoch(std::time::Duration::from_secs(inside)),
+                )
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// [`crate::tls::server_config`] with optional client authentication whose verifier ignores
+/// certificate expiry (for [`Defect::AcceptExpiredCertificate`]).
+pub(crate) fn server_config_ignoring_expiry(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+    client_roots: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for root in client_roots {
+        roots.add(root)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(IgnoreExpiry(verifier)))
+        .with_single_cert(cert_chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
