@@ -65,10 +65,7 @@ impl Network {
         let in_code_step = step == pb::CheckoutStep::AuthorizationCode;
         let masked_phone_number = match (&record.customer_id, in_code_step) {
             (Some(customer), true) => {
-                let store = self.store();
-                let id = customer.clone();
-                let phone =
-                    blocking(move || Ok(store.customer(&id)?.map(|c| c.phone_number))).await?;
+                let phone = self.customer(customer).await?.map(|c| c.phone_number);
                 phone
                     .and_then(|p| PhoneNumber::parse(&p).ok())
                     .map(|p| p.masked())
@@ -121,9 +118,7 @@ impl Network {
         open: OpenCheckout,
         request: &pb::OpenCheckoutRequest,
     ) -> Result<pb::OpenCheckoutResponse, ProtocolError> {
-        let store = self.store();
-        let id = open.merchant_id.clone();
-        let merchant = blocking(move || Ok(store.merchant(&id)?)).await?;
+        let merchant = self.merchant(&open.merchant_id).await?;
         if merchant.and_then(|m| m.bank_account).is_none() {
             return Err(ProtocolError::new(
                 pb::ErrorReason::UnknownAccount,

@@ -32,13 +32,9 @@ impl NetworkLinkHandler {
 
     /// The customer a device is paired with; an unpaired device is `DEVICE_NOT_PAIRED`.
     async fn customer_of(&self, device: &DeviceId) -> Result<CustomerId, ProtocolError> {
-        let store = self.network.store();
-        let device = device.clone();
-        blocking(move || Ok(store.device_customer(&device)?))
-            .await?
-            .ok_or_else(|| {
-                ProtocolError::new(pb::ErrorReason::DeviceNotPaired, "the device is not paired")
-            })
+        self.network.device_customer(device).await?.ok_or_else(|| {
+            ProtocolError::new(pb::ErrorReason::DeviceNotPaired, "the device is not paired")
+        })
     }
 
     /// A flow A payment of `customer` that the device may act on; anything else is `NOT_FOUND`.
@@ -70,9 +66,11 @@ impl NetworkLinkHandler {
     }
 
     async fn password_hash(&self, customer: &CustomerId) -> Result<Option<String>, ProtocolError> {
-        let store = self.network.store();
-        let customer = customer.clone();
-        blocking(move || Ok(store.customer(&customer)?.map(|c| c.password_hash))).await
+        Ok(self
+            .network
+            .customer(customer)
+            .await?
+            .map(|c| c.password_hash))
     }
 }
 

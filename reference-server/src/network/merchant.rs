@@ -69,9 +69,7 @@ impl MerchantHandler {
             )
             .with_metadata("field", "merchant_id"));
         }
-        let store = self.network.store();
-        let id = merchant_id.clone();
-        let merchant = blocking(move || Ok(store.merchant(&id)?)).await?;
+        let merchant = self.network.merchant(merchant_id).await?;
         merchant.map(|m| m.display_name).ok_or_else(|| {
             ProtocolError::new(
                 pb::ErrorReason::UnknownMerchant,
@@ -121,16 +119,14 @@ impl MerchantPaymentService for MerchantHandler {
         let store = self.network.store();
         let now = self.network.now();
 
-        let customer_id = create.customer_id.clone();
-        let lookup = store.clone();
-        let customer_wallets = blocking(move || {
-            let customer = lookup.customer(&customer_id)?;
-            Ok(match customer {
-                Some(_) => Some(lookup.balances(&Owner::Customer(customer_id))?),
-                None => None,
-            })
-        })
-        .await?;
+        let customer_wallets = match self.network.customer(&create.customer_id).await? {
+            Some(_) => {
+                let lookup = store.clone();
+                let owner = Owner::Customer(create.customer_id.clone());
+                Some(blocking(move || Ok(lookup.balances(&owner)?)).await?)
+            }
+            None => None,
+        };
         let Some(wallets) = customer_wallets else {
             return Err(ProtocolError::new(
                 pb::ErrorReason::UnknownCustomer,

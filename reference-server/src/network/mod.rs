@@ -174,15 +174,50 @@ impl Network {
     }
 
     async fn merchant_name(&self, id: &MerchantId) -> Result<String, ProtocolError> {
+        Ok(self
+            .merchant(id)
+            .await?
+            .map(|m| m.display_name)
+            .unwrap_or_default())
+    }
+
+    /// A merchant, from the store's memory when it has it (no hop to a blocking thread).
+    async fn merchant(
+        &self,
+        id: &MerchantId,
+    ) -> Result<Option<crate::store::MerchantRecord>, ProtocolError> {
         let store = self.store();
+        if let Some(hit) = store.cached_merchant(id) {
+            return Ok(Some(hit));
+        }
         let id = id.clone();
-        blocking(move || {
-            Ok(store
-                .merchant(&id)?
-                .map(|m| m.display_name)
-                .unwrap_or_default())
-        })
-        .await
+        blocking(move || Ok(store.merchant(&id)?)).await
+    }
+
+    /// A customer, from the store's memory when it has it.
+    async fn customer(
+        &self,
+        id: &ompp::types::CustomerId,
+    ) -> Result<Option<crate::store::CustomerRecord>, ProtocolError> {
+        let store = self.store();
+        if let Some(hit) = store.cached_customer(id) {
+            return Ok(Some(hit));
+        }
+        let id = id.clone();
+        blocking(move || Ok(store.customer(&id)?)).await
+    }
+
+    /// The customer a device is paired with, from the store's memory when it has it.
+    async fn device_customer(
+        &self,
+        device: &ompp::types::DeviceId,
+    ) -> Result<Option<ompp::types::CustomerId>, ProtocolError> {
+        let store = self.store();
+        if let Some(hit) = store.cached_device_customer(device) {
+            return Ok(Some(hit));
+        }
+        let device = device.clone();
+        blocking(move || Ok(store.device_customer(&device)?)).await
     }
 
     /// Loads a payment, expiring it first if its time has come, so no reader ever sees a

@@ -403,9 +403,7 @@ impl Network {
                 "no wallet in the code's currency",
             ));
         }
-        let store = self.store();
-        let lookup = payer.clone();
-        let hash = blocking(move || Ok(store.customer(&lookup)?.map(|c| c.password_hash))).await?;
+        let hash = self.customer(&payer).await?.map(|c| c.password_hash);
         let password_ok = self.verify_password(submit.password.clone(), hash).await?;
         let now = self.now();
 

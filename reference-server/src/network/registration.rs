@@ -139,10 +139,7 @@ impl RegistrationService for RegistrationHandler {
             }
             Created::Existing(id) => {
                 // A retry must carry the same password too; it is not in the digest.
-                let store = self.network.store();
-                let lookup = id.clone();
-                let hash =
-                    blocking(move || Ok(store.customer(&lookup)?.map(|c| c.password_hash))).await?;
+                let hash = self.network.customer(&id).await?.map(|c| c.password_hash);
                 if !self
                     .network
                     .verify_password(register.password.clone(), hash)
@@ -167,9 +164,11 @@ impl RegistrationService for RegistrationHandler {
         request: Request<pb::PairDeviceRequest>,
     ) -> Result<Response<pb::PairDeviceResponse>, Status> {
         let pair = PairDevice::parse(request.get_ref())?;
-        let store = self.network.store();
-        let lookup = pair.customer_id.clone();
-        let hash = blocking(move || Ok(store.customer(&lookup)?.map(|c| c.password_hash))).await?;
+        let hash = self
+            .network
+            .customer(&pair.customer_id)
+            .await?
+            .map(|c| c.password_hash);
         // Broken variant for the conformance suite's own tests (feature "defects").
         #[cfg(feature = "defects")]
         if hash.is_none()

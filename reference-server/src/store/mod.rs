@@ -351,6 +351,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// A merchant by id.
     fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError>;
+    /// The merchant if the store holds it in memory: no I/O, so callable on the async runtime;
+    /// `None` means "ask [`Store::merchant`]".
+    fn cached_merchant(&self, _id: &MerchantId) -> Option<MerchantRecord> {
+        None
+    }
+    /// Like [`Store::cached_merchant`], for [`Store::customer`].
+    fn cached_customer(&self, _id: &CustomerId) -> Option<CustomerRecord> {
+        None
+    }
+    /// Like [`Store::cached_merchant`], for [`Store::device_customer`].
+    fn cached_device_customer(&self, _device: &DeviceId) -> Option<CustomerId> {
+        None
+    }
     /// Registers a customer with wallets in `currencies`. Idempotent by `idempotency`.
     fn register_customer(
         &self,

@@ -717,6 +717,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn cached_merchant(&self, id: &MerchantId) -> Option<MerchantRecord> {
+        self.merchants.get(id)
+    }
+
+    fn cached_customer(&self, id: &CustomerId) -> Option<CustomerRecord> {
+        self.customers.get(id)
+    }
+
+    fn cached_device_customer(&self, device: &DeviceId) -> Option<CustomerId> {
+        self.devices.get(device)
+    }
+
     fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>, StoreError> {
         if let Some(hit) = self.merchants.get(id) {
             return Ok(Some(hit));
