@@ -13,7 +13,7 @@ use pb::ErrorReason as R;
 use super::flow_a::create;
 use super::{OC, body};
 use crate::case::{Abort, Case, Checks, describe_status};
-use crate::target::{Credential, Target};
+use crate::target::{Credential, Target, money};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -95,7 +95,143 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-MSG-018"],
             run: body!(undecodable_request),
         },
+        Case {
+            id: "oc.msg.unknown-fields-ignored",
+            title: "requests carrying fields the receiver does not know are served as if they were absent",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-MSG-011"],
+            run: body!(unknown_fields_ignored),
+        },
+        Case {
+            id: "oc.tls.only-tls13",
+            title: "a client offering only TLS 1.2, and a client without TLS, are refused",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-001"],
+            run: body!(only_tls13),
+        },
     ]
+}
+
+async fn unknown_fields_ignored(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    use prost::Message;
+    let mut body = balance_request(target).encode_to_vec();
+    append_unknown_field(&mut body, 16);
+    let balance = raw_merchant_call(
+        target,
+        checks,
+        "/ompp.v1.MerchantPaymentService/GetMerchantBalance",
+        body,
+    )
+    .await?;
+    checks.succeeds(
+        "OMPP-MSG-011",
+        "GetMerchantBalance with an unknown field succeeds",
+        balance,
+    )?;
+    let ana = target.customer(checks, 0).await?;
+    let key = target.key("unknown-small");
+    let mut body = create(target, &ana.customer_id, 100, &key).encode_to_vec();
+    append_unknown_field(&mut body, 32);
+    let created = raw_merchant_call(
+        target,
+        checks,
+        "/ompp.v1.MerchantPaymentService/CreatePayment",
+        body,
+    )
+    .await?;
+    let created = checks.succeeds(
+        "OMPP-MSG-011",
+        "CreatePayment with an unknown field succeeds",
+        created,
+    )?;
+    let payment = pb::CreatePaymentResponse::decode(created.as_slice())
+        .ok()
+        .and_then(|r| r.payment);
+    checks.equal(
+        "OMPP-MSG-011",
+        "the payment is created for the amount asked, as without the unknown field",
+        Some(money(100)),
+        payment.and_then(|p| p.amount),
+    );
+    Ok(())
+}
+
+async fn only_tls13(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let address = target.addresses().into_iter().next().unwrap_or_default();
+    let anchors = checks.setup(
+        "read the system's trust anchors",
+        ompp_server::pki::certs_from_pem(&target.trust_anchors_pem),
+    )?;
+    let mut roots = rustls::RootCertStore::empty();
+    for anchor in anchors {
+        checks.setup("add a trust anchor", roots.add(anchor))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = checks
+        .setup(
+            "a TLS 1.2-only client configuration",
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS12]),
+        )?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            checks.setup(
+                "the merchant certificate",
+                ompp_server::pki::certs_from_pem(&target.merchant.cert_pem),
+            )?,
+            checks.setup("the merchant key", {
+                use rustls::pki_types::pem::PemObject;
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(target.merchant.key_pem.as_bytes())
+            })?,
+        );
+    let config = checks.setup("the merchant identity in the TLS 1.2 client", config)?;
+    let host = address.split(':').next().unwrap_or("localhost").to_owned();
+    let name = checks.setup(
+        "the server name",
+        rustls::pki_types::ServerName::try_from(host),
+    )?;
+    let tcp = checks.setup(
+        "connect to the network server",
+        tokio::net::TcpStream::connect(address.as_str()).await,
+    )?;
+    let handshake = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp),
+    )
+    .await;
+    checks.record(
+        "OMPP-TLS-001",
+        "a ClientHello offering only TLS 1.2 is refused",
+        "handshake refused",
+        match &handshake {
+            Ok(Ok(_)) => "handshake completed with TLS 1.2".to_owned(),
+            Ok(Err(error)) => format!("handshake refused: {error}"),
+            Err(_) => "no answer within 10 s".to_owned(),
+        },
+        matches!(handshake, Ok(Err(_))),
+    );
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .map(|e| e.connect_timeout(Duration::from_secs(10)));
+    let served = match plain {
+        Ok(endpoint) => match endpoint.connect().await {
+            Ok(channel) => MerchantPaymentServiceClient::new(channel)
+                .get_merchant_balance(balance_request(target))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    checks.record(
+        "OMPP-TLS-001",
+        "a call without TLS is not served",
+        "not served",
+        if served { "served" } else { "not served" },
+        !served,
+    );
+    Ok(())
 }
 
 /// Sends raw bytes to a unary method as the suite's merchant; the answer as a typed call's.
