@@ -98,8 +98,23 @@ pub fn redact(debug: &str) -> String {
             out.push_str("<redacted>");
             rest = &value[end..];
         } else if field.ends_with("_der") && value.starts_with('[') {
-            let end = value.find(']').map_or(value.len(), |i| i + 1);
-            let bytes = value[..end].matches(',').count() + usize::from(end > 2);
+            // The matching bracket: a repeated bytes field is a list of lists.
+            let mut depth = 0usize;
+            let end = value
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '[' => depth += 1,
+                        ']' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(value.len(), |(i, _)| i + 1);
+            let bytes = value[..end]
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+                .count();
             out.push_str(&format!("<{bytes} bytes>"));
             rest = &value[end..];
         } else {

@@ -144,3 +144,141 @@ pub fn write(
     let path = dir.join("evidence").join("hashes.json");
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// A transcript with everything that differs from run to run replaced, so that the reference
+/// implementation's transcripts can be kept as snapshots and any change on the wire shows up
+/// in review: ids and other hex runs of 10 or more digits (`[hex]`), numbers of 6 or more
+/// digits such as timestamps (`[n]`), numbers after a `-` (the suite's run-unique counters),
+/// digits after a mask (`*`, `•`), payee-code payloads (signed, with an expiry), byte counts of
+/// certificates, and sub-second parts of timestamps.
+pub fn normalized(steps: &[TranscriptStep]) -> String {
+    steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\n  -> {}: {}\n",
+                normalize(&s.step),
+                s.outcome,
+                normalize(&s.answer)
+            )
+        })
+        .collect()
+}
+
+/// See [`normalized`].
+pub fn normalize(text: &str) -> String {
+    let text =
+        replace_string_field(text, "payload", "<payload>").replace("nanos: 0 ", "nanos: [n] ");
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let previous = i.checked_sub(1).map(|j| chars[j]);
+        // A word that ends in ten or more hex digits (ids such as `pay_…`, `Q…`, `C-…`).
+        if c.is_ascii_alphanumeric() && !previous.is_some_and(|p| p.is_ascii_alphanumeric()) {
+            let word_end = run_end(&chars, i, char::is_ascii_alphanumeric);
+            let hex_start = (i..word_end)
+                .rev()
+                .take_while(|&k| chars[k].is_ascii_hexdigit())
+                .last()
+                .unwrap_or(word_end);
+            let digits = chars[hex_start..word_end].iter().all(char::is_ascii_digit);
+            if word_end - hex_start >= 10
+                && !digits
+                && !(c == 'o' && chars.get(i + 1) == Some(&'c'))
+            {
+                out.extend(&chars[i..hex_start]);
+                out.push_str("[hex]");
+                i = word_end;
+                continue;
+            }
+        }
+        // The suite's run tag: `oc` and ten hex digits (Target::key).
+        if c == 'o'
+            && chars.get(i + 1) == Some(&'c')
+            && !previous.is_some_and(|p| p.is_ascii_alphanumeric())
+        {
+            let end = run_end(&chars, i + 2, |c| c.is_ascii_hexdigit());
+            if end - (i + 2) >= 10 && run_end(&chars, i, |c| c.is_ascii_alphanumeric()) == end {
+                out.push_str("oc[hex]");
+                i = end;
+                continue;
+            }
+        }
+        if c.is_ascii_digit() && !previous.is_some_and(|p| p.is_ascii_alphanumeric()) {
+            let end = run_end(&chars, i, |c| c.is_ascii_digit());
+            let counter = matches!(previous, Some('-' | '•' | '*'));
+            if end - i >= 6 || counter {
+                out.push_str("[n]");
+                i = end;
+                continue;
+            }
+        }
+        if c == '<'
+            && let Some(len) = byte_count(&chars[i..])
+        {
+            out.push_str("<bytes>");
+            i += len;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn run_end(chars: &[char], start: usize, keep: impl Fn(&char) -> bool) -> usize {
+    chars[start..]
+        .iter()
+        .position(|c| !keep(c))
+        .map_or(chars.len(), |n| start + n)
+}
+
+/// The length of a `<N bytes>` marker at the start of `chars`.
+fn byte_count(chars: &[char]) -> Option<usize> {
+    let digits = chars[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let tail: String = chars.get(1 + digits..1 + digits + 7)?.iter().collect();
+    (digits > 0 && tail == " bytes>").then_some(1 + digits + 7)
+}
+
+/// Replaces the value of every `field: "..."` in a `Debug` rendering.
+fn replace_string_field(text: &str, field: &str, with: &str) -> String {
+    let marker = format!("{field}: \"");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&marker) {
+        out.push_str(&rest[..at]);
+        out.push_str(field);
+        out.push_str(": ");
+        out.push_str(with);
+        let value = &rest[at + marker.len()..];
+        let mut escaped = false;
+        let end = value
+            .char_indices()
+            .find(|&(_, c)| {
+                let close = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                close
+            })
+            .map_or(value.len(), |(i, _)| i + 1);
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_replaces_what_varies_and_keeps_the_rest() {
+        assert_eq!(
+            normalize(
+                r#"Payment { payment_id: "pay_212c09647fc92f84fd66ce8d6b97d61f", merchant_id: "M-1042", code_id: "Q6b138c6f9cc9bca96f", minor_units: 4990, created_at: Some(Timestamp { seconds: 1795563709, nanos: 445000000 }), merchant_reference: "ocaabd38ea00-order-125", phone: "+49•••••123", expires_in: 120, payload: "0002\"01", certificate_der: <617 bytes>, attempts_left: 2 }"#
+            ),
+            r#"Payment { payment_id: "pay_[hex]", merchant_id: "M-[n]", code_id: "Q[hex]", minor_units: 4990, created_at: Some(Timestamp { seconds: [n], nanos: [n] }), merchant_reference: "oc[hex]-order-[n]", phone: "+49•••••[n]", expires_in: 120, payload: <payload>, certificate_der: <bytes>, attempts_left: 2 }"#
+        );
+    }
+}

@@ -142,6 +142,26 @@ fn check_evidence(dir: &std::path::Path, report: &Report) {
         }
     }
     assert!(steps >= report.cases.len(), "{steps} transcript steps");
+    snapshot_transcripts(dir, report);
+}
+
+/// The reference's transcripts, normalized, are kept as snapshots: any change on the wire
+/// shows up in review (`cargo insta review`).
+fn snapshot_transcripts(dir: &std::path::Path, report: &Report) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("snapshots/transcripts");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        for case in &report.cases {
+            let path = dir.join(format!("evidence/transcripts/{}.json", case.id));
+            let transcript: Transcript =
+                serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            insta::assert_snapshot!(
+                case.id.clone(),
+                ompp_conformance::evidence::normalized(&transcript.steps)
+            );
+        }
+    });
 }
 
 #[test]

@@ -146,7 +146,7 @@ async fn unknown_fields_ignored(target: &Target, checks: &Checks) -> Result<(), 
         "CreatePayment with an unknown field succeeds",
         created,
     )?;
-    let payment = pb::CreatePaymentResponse::decode(created.as_slice())
+    let payment = pb::CreatePaymentResponse::decode(created.0.as_slice())
         .ok()
         .and_then(|r| r.payment);
     checks.equal(
@@ -234,13 +234,22 @@ async fn only_tls13(target: &Target, checks: &Checks) -> Result<(), Abort> {
     Ok(())
 }
 
+/// The body of an answer to a raw call; shown in transcripts by its length only.
+struct RawAnswer(Vec<u8>);
+
+impl std::fmt::Debug for RawAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
 /// Sends raw bytes to a unary method as the suite's merchant; the answer as a typed call's.
 async fn raw_merchant_call(
     target: &Target,
     checks: &Checks,
     method: &str,
     body: Vec<u8>,
-) -> Result<Result<tonic::Response<Vec<u8>>, tonic::Status>, Abort> {
+) -> Result<Result<tonic::Response<RawAnswer>, tonic::Status>, Abort> {
     let channel = checks.setup(
         "connect to MerchantPaymentService with the merchant certificate",
         target
@@ -248,7 +257,7 @@ async fn raw_merchant_call(
             .await,
     )?;
     Ok(match crate::fuzz::call(channel, method, body).await {
-        crate::fuzz::Outcome::Ok(body) => Ok(tonic::Response::new(body)),
+        crate::fuzz::Outcome::Ok(body) => Ok(tonic::Response::new(RawAnswer(body))),
         crate::fuzz::Outcome::Status(status) => Err(status),
         crate::fuzz::Outcome::Transport(error) => Err(tonic::Status::unavailable(error)),
         crate::fuzz::Outcome::Timeout => Err(tonic::Status::deadline_exceeded("no answer")),
