@@ -2,9 +2,12 @@
 //! runtime, and never logged.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::Arc;
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use ompp::types::Password;
 use rand::TryRngCore;
+use tokio::sync::Semaphore;
 
 /// The argon2id cost profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -29,10 +32,14 @@ impl HashingProfile {
     }
 }
 
-/// Hashes and verifies passwords with one cost profile.
+/// Hashes and verifies passwords with one cost profile. The `*_off_runtime` forms run on a
+/// blocking thread and at most one per core at a time: argon2id is memory-hard (19 MiB per
+/// verification in production), so running more at once than there are cores only adds
+/// memory and latency, never throughput.
 #[derive(Debug, Clone)]
 pub struct PasswordHasherService {
     argon2: Argon2<'static>,
+    permits: Arc<Semaphore>,
 }
 
 /// Hashing failed (the random source or the library); the password is not echoed.
@@ -43,9 +50,35 @@ pub struct HashError(String);
 impl PasswordHasherService {
     /// A hasher with `profile`.
     pub fn new(profile: HashingProfile) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, profile.params()),
+            permits: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// [`PasswordHasherService::verify`] on a blocking thread, one per core at a time.
+    pub async fn verify_off_runtime(&self, password: Password, phc: String) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &phc))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// [`PasswordHasherService::hash`] on a blocking thread, one per core at a time.
+    pub async fn hash_off_runtime(&self, password: Password) -> Result<String, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| HashError(e.to_string()))?
     }
 
     /// The PHC string of `password` with a fresh random salt.

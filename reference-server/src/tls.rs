@@ -84,6 +84,11 @@ pub fn incoming(
                     continue;
                 }
             };
+            // gRPC sends small frames and waits for the answer: Nagle's algorithm would hold
+            // each back for up to 40 ms.
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%peer, %error, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let handshake_tx = tx.clone();
             tokio::spawn(async move {

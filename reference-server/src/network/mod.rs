@@ -170,7 +170,7 @@ impl Network {
             Some(hash) => (hash, true),
             None => (self.inner.decoy_hash.clone(), false),
         };
-        blocking(move || Ok(hasher.verify(&password, &hash) && real)).await
+        Ok(hasher.verify_off_runtime(password, hash).await && real)
     }
 
     async fn merchant_name(&self, id: &MerchantId) -> Result<String, ProtocolError> {

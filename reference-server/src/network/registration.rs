@@ -110,7 +110,7 @@ impl RegistrationService for RegistrationHandler {
         let hasher = self.network.inner.hasher.clone();
         let password = register.password.clone();
         // OMPP-PWD-002: only the argon2id hash is stored.
-        let password_hash = blocking(move || hasher.hash(&password).map_err(internal)).await?;
+        let password_hash = hasher.hash_off_runtime(password).await.map_err(internal)?;
         let mut blanked = request.get_ref().clone();
         blanked.password.clear();
         let idempotency = IdempotencyRecord {

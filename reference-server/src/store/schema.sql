@@ -85,6 +85,10 @@ CREATE TABLE IF NOT EXISTS payments (
     token_digest        BLOB
 );
 CREATE INDEX IF NOT EXISTS payments_pending ON payments(customer_id, status);
+-- The expiry sweeper (due_payments) and the transfer-recovery sweeper (processing_checkouts)
+-- run every half second: without these they scan every payment ever stored.
+CREATE INDEX IF NOT EXISTS payments_due ON payments(status, expires_at);
+CREATE INDEX IF NOT EXISTS payments_by_flow_status ON payments(flow, status);
 
 -- Payee codes issued (flow B). A dynamic code has a payment; a static one does not.
 CREATE TABLE IF NOT EXISTS payee_codes (
