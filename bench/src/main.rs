@@ -1,42 +1,49 @@
-//! `ompp-bench`: a first benchmark of the OMPP reference servers, in one process on loopback,
-//! with real mutual TLS (the development PKI) and real SQLite (WAL, `synchronous=FULL`).
+//! `ompp-bench`: the benchmark of the OMPP reference servers, in one process on loopback, with
+//! real mutual TLS (the development PKI) and real SQLite (WAL, `synchronous=FULL`).
 //!
 //! Phases:
 //! 1. transport limit: a bare unary gRPC echo over the reference TLS configuration;
 //! 2. flow A rate (closed loop, `password_hashing = fast-insecure`);
 //! 3. flow A latency at half of that rate (open loop, fixed arrival schedule);
-//! 4. peak memory (VmHWM of this process, which also runs the servers) and storage per payment;
-//! 5. argon2id verification time at Production parameters.
+//! 4. flow B rate (closed loop): dynamic payee code issued, submitted by the device, settled;
+//! 5. flow C rate (closed loop): checkout, password, SMS code read from the handset, code,
+//!    transfer at the reference bank processor, settled;
+//! 6. peak memory (VmHWM of this process, which also runs the servers) and storage per payment;
+//! 7. argon2id verification time at Production parameters, and the hashing ceiling
+//!    (cores / verification time);
+//! 8. flow A rate with `password_hashing = production` (a second operation center), against
+//!    that ceiling;
+//! 9. growth: flow A rate and latency with 10 000 and with `--growth-payments` (1 000 000)
+//!    payments stored (a third operation center, seeded with settled copies of a real payment).
 //!
-//! Not measured here: flows B and C, growth to 10 k / 1 M stored payments, flow A at
-//! production hashing.
+//! Phases 2 to 5 share the first operation center; phases 8 and 9 each start a fresh one.
 
-use std::future::Future;
+mod flows;
+mod growth;
+mod measure;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ompp::proto::v1 as pb;
-use ompp_server::clock::SystemClock;
-use ompp_server::config::Config;
-use ompp_server::passwords::{HashingProfile, PasswordHasherService};
-use ompp_server::pki::{DevPki, cert_der_to_pem, certs_from_pem, generate_csr};
-use ompp_server::run::{Role, start};
-use ompp_server::tls::{ClientAuth, client_tls, incoming, server_config};
+use ompp_server::passwords::HashingProfile;
+use ompp_server::pki::certs_from_pem;
+use ompp_server::tls::{ClientAuth, incoming, server_config};
 use pb::bank_processor_service_client::BankProcessorServiceClient;
 use pb::bank_processor_service_server::{BankProcessorService, BankProcessorServiceServer};
-use pb::device_service_client::DeviceServiceClient;
-use pb::merchant_payment_service_client::MerchantPaymentServiceClient;
-use pb::registration_service_client::RegistrationServiceClient;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 
-/// The customers' payment password (hashed with the bench profile).
-const PASSWORD: &str = "bench horse battery";
+use crate::flows::{Center, channel, flow_a, flow_b, flow_c};
+use crate::measure::{
+    closed_loop, open_loop, production_parallel_rate, production_verify_time, sqlite_files,
+    vm_hwm_kib,
+};
+
 /// Public-side RPCs per flow A payment: CreatePayment (merchant) + ConfirmPayment (device).
 const RPCS_PER_PAYMENT: f64 = 2.0;
 /// Secure-link RPCs per flow A payment, read from the reference code path (not counted at run
@@ -44,9 +51,22 @@ const RPCS_PER_PAYMENT: f64 = 2.0;
 /// pushes that are not on the caller's path, PushPaymentRequest after CreatePayment and
 /// PushNotice after settlement (network -> mobile).
 const LINK_RPCS_PER_PAYMENT: u64 = 3;
-/// Each payment moves one cent; each wallet is topped up with 100.00 EUR.
-const PAYMENT_CENTS: i64 = 1;
-const TOP_UP_CENTS: i64 = 10_000;
+/// argon2id verifications per flow A payment, read from the reference code path: one, in
+/// RelayConfirmPayment (network/link.rs). Setup (RegisterCustomer hashes, PairDevice and
+/// TopUpWallet verify) is not measured.
+const VERIFICATIONS_PER_PAYMENT: f64 = 1.0;
+
+/// The issue's targets.
+const TARGET_FLOW_A_PER_S: f64 = 3_000.0;
+const TARGET_RATIO_TO_TRANSPORT: f64 = 0.5;
+const TARGET_RATIO_TO_CEILING: f64 = 0.9;
+const TARGET_P99_MS: f64 = 25.0;
+const TARGET_RSS_MB: f64 = 150.0;
+/// "Flat" per-payment cost from 10 k to 1 M stored payments, read as: the rate at the larger
+/// size is at least this fraction of the rate at 10 k (the bench's reading of the issue).
+const TARGET_FLATNESS: f64 = 0.9;
+/// The smaller growth size.
+const GROWTH_SMALL: u64 = 10_000;
 
 /// Benchmark of the OMPP reference servers on loopback.
 #[derive(Debug, Parser)]
@@ -58,6 +78,10 @@ struct Args {
     /// Concurrent workers (closed loop) and customers.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Stored payments for the large growth measurement (the small one is 10 000, or this if
+    /// smaller).
+    #[arg(long, default_value_t = 1_000_000)]
+    growth_payments: u64,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -67,8 +91,10 @@ type BenchResult<T> = Result<T, String>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.seconds == 0 || args.concurrency == 0 {
-        eprintln!("ompp-bench: --seconds and --concurrency must be at least 1");
+    if args.seconds == 0 || args.concurrency == 0 || args.growth_payments < 2 {
+        eprintln!(
+            "ompp-bench: --seconds and --concurrency must be at least 1, --growth-payments at least 2"
+        );
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -111,446 +137,49 @@ impl BankProcessorService for Echo {
     }
 }
 
-async fn channel(
-    addr: SocketAddr,
-    ca_pem: &str,
-    identity: Option<(&str, &str)>,
-) -> BenchResult<Channel> {
-    Endpoint::from_shared(format!("https://localhost:{}", addr.port()))
-        .and_then(|e| e.tls_config(client_tls(ca_pem, identity, "localhost")))
-        .map_err(|e| format!("endpoint for {addr}: {e}"))?
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))
+fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "MISS" }
 }
 
-/// What a closed-loop phase measured.
-#[derive(Debug)]
-struct LoopResult {
-    ok: u64,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
+fn mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
 }
 
-impl LoopResult {
-    fn rate(&self) -> f64 {
-        self.ok as f64 / self.elapsed.as_secs_f64()
-    }
+fn temp_dir(what: &str) -> BenchResult<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|e| format!("temporary directory for {what}: {e}"))
 }
 
-/// Prints a progress line every second until `stop` is set.
-fn progress(
-    label: &'static str,
-    ok: Arc<AtomicU64>,
-    done: Arc<std::sync::atomic::AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let started = Instant::now();
-        let mut last = 0;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if done.load(Ordering::Relaxed) {
-                break;
-            }
-            let now = ok.load(Ordering::Relaxed);
-            println!(
-                "  [{label}] t={:>3.0}s  total={now:>8}  last second={:>7}",
-                started.elapsed().as_secs_f64(),
-                now - last
-            );
-            last = now;
-        }
-    })
-}
-
-/// Runs `op` in `states.len()` concurrent workers, each in a closed loop, for `seconds`.
-async fn closed_loop<S, F, Fut>(
-    label: &'static str,
-    states: Vec<S>,
-    seconds: u64,
-    op: F,
-) -> BenchResult<LoopResult>
-where
-    S: Clone + Send + 'static,
-    F: Fn(S, u64) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = BenchResult<()>> + Send + 'static,
-{
-    let ok = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(Mutex::new(None::<String>));
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = progress(label, ok.clone(), done.clone());
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut workers = tokio::task::JoinSet::new();
-    for state in states {
-        let (ok, errors, first_error, op) =
-            (ok.clone(), errors.clone(), first_error.clone(), op.clone());
-        workers.spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                match op(state.clone(), n).await {
-                    Ok(()) => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(error) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut first) = first_error.lock() {
-                            first.get_or_insert(error);
-                        }
-                    }
-                }
-                n += 1;
-            }
-        });
-    }
-    while let Some(joined) = workers.join_next().await {
-        joined.map_err(|e| format!("{label}: worker failed: {e}"))?;
-    }
-    let elapsed = started.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let _ = ticker.await;
-    let first_error = first_error.lock().ok().and_then(|mut f| f.take());
-    let result = LoopResult {
-        ok: ok.load(Ordering::Relaxed),
-        errors: errors.load(Ordering::Relaxed),
-        first_error,
-        elapsed,
-    };
-    if let Some(error) = &result.first_error {
-        println!("  [{label}] {} errors; first: {error}", result.errors);
-    }
-    if result.ok == 0 {
-        return Err(format!(
-            "{label}: no call succeeded ({})",
-            result.first_error.as_deref().unwrap_or("no error recorded")
-        ));
-    }
-    Ok(result)
-}
-
-/// One flow A worker: its merchant connection, its customer's paired device.
-#[derive(Debug, Clone)]
-struct Till {
-    worker: usize,
-    merchant: MerchantPaymentServiceClient<Channel>,
-    device: DeviceServiceClient<Channel>,
-    customer_id: String,
-}
-
-fn eur(cents: i64) -> pb::Money {
-    pb::Money {
-        currency: "EUR".into(),
-        minor_units: cents,
-    }
-}
-
-/// Flow A once: the merchant creates a payment, the device confirms it; must end SETTLED.
-async fn flow_a(mut till: Till, key: String) -> BenchResult<()> {
-    let created = till
-        .merchant
-        .create_payment(pb::CreatePaymentRequest {
-            merchant_id: "M-1042".into(),
-            customer_id: till.customer_id.clone(),
-            amount: Some(eur(PAYMENT_CENTS)),
-            items: vec![pb::LineItem {
-                product_code: "SKU-1".into(),
-                description: "Coffee".into(),
-                quantity: 1,
-            }],
-            merchant_reference: format!("till {}", till.worker),
-            expires_in: None,
-            idempotency_key: key,
-        })
-        .await
-        .map_err(|s| format!("CreatePayment: {:?}: {}", s.code(), s.message()))?
-        .into_inner();
-    let payment_id = created
-        .payment
-        .ok_or("CreatePayment: response without a payment")?
-        .payment_id;
-    let confirmed = till
-        .device
-        .confirm_payment(pb::ConfirmPaymentRequest {
-            payment_id,
-            amount: Some(eur(PAYMENT_CENTS)),
-            password: PASSWORD.into(),
-        })
-        .await
-        .map_err(|s| format!("ConfirmPayment: {:?}: {}", s.code(), s.message()))?
-        .into_inner();
-    if confirmed.status == pb::PaymentStatus::Settled as i32 {
-        Ok(())
-    } else {
-        Err(format!(
-            "ConfirmPayment: status {} instead of SETTLED",
-            confirmed.status
-        ))
-    }
-}
-
-/// Registers customer `i` with a EUR wallet, pairs a device, tops the wallet up.
-async fn till(
-    i: usize,
-    pki: &DevPki,
-    network: SocketAddr,
-    mobile: SocketAddr,
-) -> BenchResult<Till> {
-    let ca = pki.operator_ca.cert_pem();
-    let mut registration = RegistrationServiceClient::new(channel(network, &ca, None).await?);
-    let phone = format!("+49151{:07}", i + 1);
-    let customer_id = registration
-        .register_customer(pb::RegisterCustomerRequest {
-            display_name: format!("Bench {i}"),
-            phone_number: phone.clone(),
-            password: PASSWORD.into(),
-            wallet_currencies: vec!["EUR".into()],
-            bank_account: None,
-            idempotency_key: format!("bench-reg-{i}"),
-        })
-        .await
-        .map_err(|s| format!("RegisterCustomer {phone}: {s}"))?
-        .into_inner()
-        .customer_id;
-    let csr = generate_csr("device").map_err(|e| format!("CSR: {e}"))?;
-    let paired = registration
-        .pair_device(pb::PairDeviceRequest {
-            customer_id: customer_id.clone(),
-            password: PASSWORD.into(),
-            device_name: "phone".into(),
-            csr_der: csr.csr_der.clone(),
-            idempotency_key: format!("bench-pair-{i}"),
-        })
-        .await
-        .map_err(|s| format!("PairDevice {phone}: {s}"))?
-        .into_inner();
-    let cert_pem = cert_der_to_pem(&paired.certificate_der);
-    let mut device =
-        DeviceServiceClient::new(channel(mobile, &ca, Some((&cert_pem, &csr.key_pem))).await?);
-    device
-        .top_up_wallet(pb::TopUpWalletRequest {
-            amount: Some(eur(TOP_UP_CENTS)),
-            password: PASSWORD.into(),
-            idempotency_key: format!("bench-topup-{i}"),
-        })
-        .await
-        .map_err(|s| format!("TopUpWallet {phone}: {s}"))?;
-    let merchant = MerchantPaymentServiceClient::new(
-        channel(
-            network,
-            &ca,
-            Some((&pki.merchant.cert_pem, &pki.merchant.key_pem)),
-        )
-        .await?,
-    );
-    Ok(Till {
-        worker: i,
-        merchant,
-        device,
-        customer_id,
-    })
-}
-
-/// What the open-loop phase measured.
-#[derive(Debug)]
-struct Latency {
-    target_rate: f64,
-    achieved_rate: f64,
-    ok: u64,
-    errors: u64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    let index = rank.clamp(1, sorted.len()) - 1;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-/// Flow A on a fixed arrival schedule of `rate` per second for `seconds`; latency is measured
-/// from each payment's scheduled arrival (so queueing for a free customer counts).
-async fn open_loop(tills: Vec<Till>, rate: f64, seconds: u64) -> BenchResult<Latency> {
-    let total = (rate * seconds as f64).floor().max(1.0) as u64;
-    let interval = 1.0 / rate;
-    let (pool_tx, pool_rx) = tokio::sync::mpsc::channel(tills.len());
-    for till in tills {
-        pool_tx
-            .send(till)
-            .await
-            .map_err(|_| "latency: customer pool closed")?;
-    }
-    let pool_rx = Arc::new(tokio::sync::Mutex::new(pool_rx));
-    let ok = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = progress("latency", ok.clone(), done.clone());
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..total {
-        let at = started + Duration::from_secs_f64(n as f64 * interval);
-        tokio::time::sleep_until(at.into()).await;
-        let (pool_tx, pool_rx, ok) = (pool_tx.clone(), pool_rx.clone(), ok.clone());
-        tasks.spawn(async move {
-            let till = pool_rx
-                .lock()
-                .await
-                .recv()
-                .await
-                .ok_or("latency: customer pool closed")?;
-            let result = flow_a(till.clone(), format!("bench-lat-{n}")).await;
-            let latency = at.elapsed();
-            let _ = pool_tx.send(till).await;
-            result?;
-            ok.fetch_add(1, Ordering::Relaxed);
-            Ok::<Duration, String>(latency)
-        });
-    }
-    let mut latencies = Vec::with_capacity(total as usize);
-    let mut errors = 0u64;
-    let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| format!("latency: task failed: {e}"))? {
-            Ok(latency) => latencies.push(latency),
-            Err(error) => {
-                errors += 1;
-                first_error.get_or_insert(error);
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let _ = ticker.await;
-    if let Some(error) = &first_error {
-        println!("  [latency] {errors} errors; first: {error}");
-    }
-    if latencies.is_empty() {
-        return Err(format!(
-            "latency: no payment settled ({})",
-            first_error.unwrap_or_default()
-        ));
-    }
-    latencies.sort_unstable();
-    Ok(Latency {
-        target_rate: rate,
-        achieved_rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        ok: latencies.len() as u64,
-        errors,
-        p50_ms: percentile(&latencies, 50.0),
-        p99_ms: percentile(&latencies, 99.0),
-        max_ms: latencies
-            .last()
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
-    })
-}
-
-/// VmHWM of this process, in KiB.
-fn vm_hwm_kib() -> BenchResult<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM line in /proc/self/status".to_owned())
-}
-
-/// The SQLite files (databases, WAL, shared memory) under `dir`, with their sizes.
-fn sqlite_files(dir: &Path) -> BenchResult<Vec<(PathBuf, u64)>> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-            let path = entry.path();
-            let meta = entry
-                .metadata()
-                .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-            if meta.is_dir() {
-                pending.push(path);
-            } else if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains(".sqlite") || n.contains(".db"))
-            {
-                found.push((path, meta.len()));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// Median time of one argon2id verification at Production parameters, over `rounds`.
-fn production_verify_time(rounds: usize) -> BenchResult<Duration> {
-    let hasher = PasswordHasherService::new(HashingProfile::Production);
-    let password = ompp::types::Password::parse(PASSWORD).map_err(|v| format!("password: {v}"))?;
-    let phc = hasher.hash(&password).map_err(|e| e.to_string())?;
-    if !phc.contains("m=19456,t=2,p=1") {
-        return Err(format!("unexpected production parameters in {phc}"));
-    }
-    let mut times = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let started = Instant::now();
-        let ok = hasher.verify(&password, &phc);
-        times.push(started.elapsed());
-        if !ok {
-            return Err("production hash did not verify".to_owned());
-        }
-    }
-    times.sort_unstable();
-    Ok(times[times.len() / 2])
-}
-
+#[allow(clippy::too_many_lines)]
 async fn run(args: Args) -> BenchResult<()> {
+    let run_started = Instant::now();
     let seconds = args.seconds;
     let concurrency = args.concurrency;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let large = args.growth_payments;
+    let mut sizes = vec![GROWTH_SMALL.min(large)];
+    if large > sizes[0] {
+        sizes.push(large);
+    }
     println!(
-        "ompp-bench: {seconds} s per phase, concurrency {concurrency}, {cores} cores; \
-         servers and clients in this one process on loopback"
+        "ompp-bench: {seconds} s per phase, concurrency {concurrency}, {cores} cores, growth to \
+         {large} payments; servers and clients in this one process on loopback"
     );
 
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        password_hashing: HashingProfile::FastInsecure,
-        ..Config::default()
-    };
-    config.network.listen = any;
-    config.network.link_listen = any;
-    config.mobile.listen = any;
-    config.mobile.link_listen = any;
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
-    let running = start(&config, Role::All, Arc::new(SystemClock), None)
-        .await
-        .map_err(|e| format!("cannot start the operation center: {e}"))?;
-    let pki = DevPki::read(&config.pki_dir()).map_err(|e| format!("PKI: {e}"))?;
-    let network_addr = running
-        .network_addr
-        .ok_or("the network server did not start")?;
-    let mobile_addr = running
-        .mobile_addr
-        .ok_or("the mobile server did not start")?;
+    let dir = temp_dir("the operation center")?;
+    let center =
+        Arc::new(Center::start(dir.path(), HashingProfile::FastInsecure, concurrency).await?);
     println!(
-        "operation center up (data in {}): network {network_addr}, mobile {mobile_addr}",
-        dir.path().display()
+        "operation center up (data in {}): network {}, mobile {}, handsets {}",
+        dir.path().display(),
+        center.network,
+        center.mobile,
+        center.handsets
     );
 
     // 1. Transport limit.
-    println!("\n[1/5] transport limit: unary echo over the reference TLS 1.3 mutual-TLS setup");
+    println!("\n[1/9] transport limit: unary echo over the reference TLS 1.3 mutual-TLS setup");
+    let pki = center.pki.clone();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let listener = tokio::net::TcpListener::bind(any)
         .await
         .map_err(|e| format!("echo listener: {e}"))?;
@@ -598,36 +227,81 @@ async fn run(args: Args) -> BenchResult<()> {
 
     // 2. Flow A rate.
     println!(
-        "\n[2/5] flow A rate, closed loop, password_hashing = fast-insecure (BENCH PROFILE, not production)"
+        "\n[2/9] flow A rate, closed loop, password_hashing = fast-insecure (BENCH PROFILE, not production)"
     );
-    let mut tills = Vec::with_capacity(concurrency);
-    for i in 0..concurrency {
-        tills.push(till(i, &pki, network_addr, mobile_addr).await?);
-    }
+    let tills = center.tills(concurrency, "+49151").await?;
     println!("  {concurrency} customers registered, paired, topped up");
     let flow = closed_loop("flow A", tills.clone(), seconds, |till, n| async move {
         let key = format!("bench-rate-{}-{n}", till.worker);
-        flow_a(till, key).await
+        flow_a(till, key).await.map(|_| ())
     })
     .await?;
     let flow_rate = flow.rate();
     let ratio = flow_rate / (echo.rate() / RPCS_PER_PAYMENT);
-    println!("  flow A: {flow_rate:.1} settled payments/s");
+    println!(
+        "  flow A: {flow_rate:.1} settled payments/s, {:.2} process CPU ms per payment",
+        flow.cpu_ms_per_op()
+    );
 
     // 3. Latency at half the rate, open loop.
     let target = flow_rate / 2.0;
-    println!("\n[3/5] flow A latency, open loop at {target:.1} payments/s (half of phase 2)");
-    let latency = open_loop(tills, target, seconds).await?;
+    println!("\n[3/9] flow A latency, open loop at {target:.1} payments/s (half of phase 2)");
+    let latency = open_loop(
+        "latency",
+        tills.clone(),
+        target,
+        seconds,
+        |till, n| async move { flow_a(till, format!("bench-lat-{n}")).await.map(|_| ()) },
+    )
+    .await?;
     println!(
         "  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} settled, {:.1}/s achieved)",
         latency.p50_ms, latency.p99_ms, latency.max_ms, latency.ok, latency.achieved_rate
     );
 
-    // 4. Memory and storage.
-    println!("\n[4/5] peak memory and storage");
+    // 4. Flow B rate.
+    println!("\n[4/9] flow B rate, closed loop (dynamic payee code), fast-insecure hashing");
+    let flow_b_result = closed_loop("flow B", tills.clone(), seconds, |till, n| async move {
+        let key = format!("bench-b-{}-{n}", till.worker);
+        flow_b(till, key).await
+    })
+    .await?;
+    println!(
+        "  flow B: {:.1} settled payments/s, {:.2} process CPU ms per payment",
+        flow_b_result.rate(),
+        flow_b_result.cpu_ms_per_op()
+    );
+    drop(tills);
+
+    // 5. Flow C rate.
+    println!(
+        "\n[5/9] flow C rate, closed loop (checkout, SMS code via handset, bank transfer), fast-insecure hashing"
+    );
+    let shoppers = center.shoppers(concurrency).await?;
+    println!("  {concurrency} bank customers registered, handsets listening");
+    let flow_c_result = closed_loop("flow C", shoppers.clone(), seconds, |s, n| async move {
+        flow_c(
+            s,
+            format!("bench-c-{n}-{}", ompp_server::clock::random_id("")),
+        )
+        .await
+    })
+    .await?;
+    println!(
+        "  flow C: {:.1} settled checkouts/s, {:.2} process CPU ms per checkout",
+        flow_c_result.rate(),
+        flow_c_result.cpu_ms_per_op()
+    );
+    drop(shoppers);
+
+    // 6. Memory and storage.
+    println!("\n[6/9] peak memory and storage (first operation center)");
     let hwm_kib = vm_hwm_kib()?;
-    running.stop().await;
-    let settled = flow.ok + latency.ok;
+    match Arc::try_unwrap(center) {
+        Ok(center) => center.stop().await,
+        Err(_) => return Err("the operation center is still in use".into()),
+    }
+    let settled = flow.ok + latency.ok + flow_b_result.ok + flow_c_result.ok;
     let files = sqlite_files(dir.path())?;
     let storage_bytes: u64 = files.iter().map(|(_, len)| len).sum();
     for (path, len) in &files {
@@ -636,91 +310,324 @@ async fn run(args: Args) -> BenchResult<()> {
     }
     let bytes_per_payment = storage_bytes as f64 / settled as f64;
     println!(
-        "  VmHWM {:.1} MiB (whole process: servers + bench clients); {storage_bytes} bytes of \
-         SQLite / {settled} settled payments = {bytes_per_payment:.0} bytes per payment",
-        hwm_kib as f64 / 1024.0
+        "  VmHWM {:.1} MB (whole process: servers + bench clients); {storage_bytes} bytes of \
+         SQLite (all databases) / {settled} settled payments (flows A, B, C) = \
+         {bytes_per_payment:.0} bytes per payment",
+        mb(hwm_kib)
     );
+    drop(dir);
 
-    // 5. Password hashing.
-    println!("\n[5/5] argon2id verification at Production parameters (m=19456 KiB, t=2, p=1)");
+    // 7. Password hashing.
+    println!("\n[7/9] argon2id verification at Production parameters (m=19456 KiB, t=2, p=1)");
     let rounds = 21;
     let verify = tokio::task::spawn_blocking(move || production_verify_time(rounds))
         .await
         .map_err(|e| format!("hashing task failed: {e}"))??;
     let verify_ms = verify.as_secs_f64() * 1000.0;
     let ceiling = cores as f64 / verify.as_secs_f64();
+    let parallel = tokio::task::spawn_blocking(move || {
+        production_parallel_rate(cores, Duration::from_secs(2))
+    })
+    .await
+    .map_err(|e| format!("hashing task failed: {e}"))??;
+    println!(
+        "  {cores} threads verifying at once: {parallel:.1} verifications/s ({:.0} % of the ceiling: argon2id is memory-bound)",
+        100.0 * parallel / ceiling
+    );
+    let payment_ceiling = ceiling / VERIFICATIONS_PER_PAYMENT;
     println!(
         "  median of {rounds}: {verify_ms:.1} ms; ceiling {cores} cores / {verify_ms:.1} ms = {ceiling:.0} verifications/s"
     );
+
+    // 8. Flow A at production hashing.
+    println!(
+        "\n[8/9] flow A rate, closed loop, password_hashing = production (second operation center)"
+    );
+    let prod_dir = temp_dir("the production operation center")?;
+    let prod = Arc::new(Center::start(prod_dir.path(), HashingProfile::Production, 0).await?);
+    let setup = Instant::now();
+    let prod_tills = prod.tills(concurrency, "+49154").await?;
+    println!(
+        "  {concurrency} customers set up in {:.1} s (3 argon2 operations each, not measured)",
+        setup.elapsed().as_secs_f64()
+    );
+    let prod_flow = closed_loop("flow A prod", prod_tills, seconds, |till, n| async move {
+        let key = format!("bench-prod-{}-{n}", till.worker);
+        flow_a(till, key).await.map(|_| ())
+    })
+    .await?;
+    let prod_rate = prod_flow.rate();
+    let prod_ratio = prod_rate / payment_ceiling;
+    println!(
+        "  flow A (production hashing): {prod_rate:.1} settled payments/s; ceiling {payment_ceiling:.1}/s; ratio {prod_ratio:.3}"
+    );
+    let prod_hwm_kib = vm_hwm_kib()?;
+    println!(
+        "  VmHWM now {:.1} MB (argon2id holds 19 MiB per verification in flight)",
+        mb(prod_hwm_kib)
+    );
+    match Arc::try_unwrap(prod) {
+        Ok(prod) => prod.stop().await,
+        Err(_) => return Err("the production operation center is still in use".into()),
+    }
+    drop(prod_dir);
+
+    // 9. Growth.
+    println!(
+        "\n[9/9] growth: flow A with {} stored payments (third operation center, fast-insecure)",
+        sizes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    let growth_dir = temp_dir("the growth operation center")?;
+    let growth = growth::run(growth_dir.path(), &sizes, seconds, concurrency).await?;
+    drop(growth_dir);
+    let first = growth.steps.first().ok_or("growth: nothing measured")?;
+    let last = growth.steps.last().ok_or("growth: nothing measured")?;
+    let flatness = last.rate.rate() / first.rate.rate();
+    let growth_bytes = growth.sqlite_bytes_at_end as f64 / growth.stored_at_end as f64;
+    let final_hwm_kib = vm_hwm_kib()?;
+    let wall = run_started.elapsed();
 
     // Summary.
     println!("\n================ OMPP reference server benchmark ================");
     println!(
         "loopback, one process (servers + clients), TLS 1.3 mutual TLS, SQLite WAL synchronous=FULL"
     );
-    println!("seconds/phase {seconds}, concurrency {concurrency}, cores {cores}");
-    println!("{:<52} {:>14}", "metric", "value");
-    let rows: Vec<(String, String)> = vec![
-        (
-            "echo (transport limit), calls/s".into(),
-            format!("{:.0}", echo.rate()),
-        ),
-        (
-            "flow A [fast-insecure hashing], settled payments/s".into(),
-            format!("{flow_rate:.1}"),
-        ),
-        (
-            "  public RPCs per payment / link RPCs per payment".into(),
-            format!("{RPCS_PER_PAYMENT:.0} / {LINK_RPCS_PER_PAYMENT}"),
-        ),
-        (
-            "  flow A / (echo / public RPCs per payment)".into(),
-            format!("{ratio:.3}"),
-        ),
-        (
-            "  flow A errors (closed loop)".into(),
-            format!("{}", flow.errors),
-        ),
-        (
-            format!("latency @ {target:.1}/s open loop, p50 ms"),
-            format!("{:.2}", latency.p50_ms),
-        ),
-        ("  p99 ms".into(), format!("{:.2}", latency.p99_ms)),
-        ("  max ms".into(), format!("{:.2}", latency.max_ms)),
-        ("  errors".into(), format!("{}", latency.errors)),
-        (
-            "peak RSS VmHWM, MiB (servers in-process)".into(),
-            format!("{:.1}", hwm_kib as f64 / 1024.0),
-        ),
-        (
-            "SQLite bytes per settled payment".into(),
-            format!("{bytes_per_payment:.0}"),
-        ),
-        (
-            "argon2id verify @ production, ms (median)".into(),
-            format!("{verify_ms:.1}"),
-        ),
-        (
-            "  ceiling, verifications/s (cores / verify time)".into(),
-            format!("{ceiling:.0}"),
-        ),
-    ];
-    for (metric, value) in &rows {
-        println!("{metric:<52} {value:>14}");
+    println!(
+        "seconds/phase {seconds}, concurrency {concurrency}, cores {cores}, wall time {:.0} s",
+        wall.as_secs_f64()
+    );
+    let dash = || "-".to_owned();
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut row = |metric: String, value: String, target: Option<(String, bool)>| {
+        let (target, verdict) = match target {
+            Some((t, pass)) => (t, verdict(pass).to_owned()),
+            None => (dash(), String::new()),
+        };
+        rows.push((metric, value, target, verdict));
+    };
+    row(
+        "echo (transport limit), calls/s".into(),
+        format!("{:.0}", echo.rate()),
+        None,
+    );
+    row(
+        "flow A [fast-insecure], settled payments/s".into(),
+        format!("{flow_rate:.1}"),
+        Some((
+            format!(">= {TARGET_FLOW_A_PER_S:.0}"),
+            flow_rate >= TARGET_FLOW_A_PER_S,
+        )),
+    );
+    row(
+        "  public RPCs / link RPCs per payment".into(),
+        format!("{RPCS_PER_PAYMENT:.0} / {LINK_RPCS_PER_PAYMENT}"),
+        None,
+    );
+    row(
+        "  flow A / (echo / public RPCs per payment)".into(),
+        format!("{ratio:.3}"),
+        Some((
+            format!(">= {TARGET_RATIO_TO_TRANSPORT}"),
+            ratio >= TARGET_RATIO_TO_TRANSPORT,
+        )),
+    );
+    row(
+        "  errors (closed loop)".into(),
+        flow.errors.to_string(),
+        None,
+    );
+    row(
+        format!("latency @ {target:.1}/s open loop, p50 ms"),
+        format!("{:.2}", latency.p50_ms),
+        None,
+    );
+    row(
+        "  p99 ms".into(),
+        format!("{:.2}", latency.p99_ms),
+        Some((
+            format!("< {TARGET_P99_MS:.0}"),
+            latency.p99_ms < TARGET_P99_MS,
+        )),
+    );
+    row("  max ms".into(), format!("{:.2}", latency.max_ms), None);
+    row("  errors".into(), latency.errors.to_string(), None);
+    row(
+        "flow B [fast-insecure], settled payments/s".into(),
+        format!("{:.1}", flow_b_result.rate()),
+        None,
+    );
+    row(
+        "  errors (closed loop)".into(),
+        flow_b_result.errors.to_string(),
+        None,
+    );
+    row(
+        "flow C [fast-insecure], settled checkouts/s".into(),
+        format!("{:.1}", flow_c_result.rate()),
+        None,
+    );
+    row(
+        "  errors (closed loop)".into(),
+        flow_c_result.errors.to_string(),
+        None,
+    );
+    row(
+        "peak RSS after phases 1-5, MB (VmHWM)".into(),
+        format!("{:.1}", mb(hwm_kib)),
+        Some((format!("< {TARGET_RSS_MB:.0}"), mb(hwm_kib) < TARGET_RSS_MB)),
+    );
+    row(
+        "SQLite bytes per settled payment (A+B+C)".into(),
+        format!("{bytes_per_payment:.0}"),
+        None,
+    );
+    row(
+        "argon2id verify @ production, ms (median)".into(),
+        format!("{verify_ms:.1}"),
+        None,
+    );
+    row(
+        "  ceiling, verifications/s (cores / verify)".into(),
+        format!("{ceiling:.1}"),
+        None,
+    );
+    row(
+        "  measured, {cores} verifying at once, verifications/s"
+            .replace("{cores}", &cores.to_string()),
+        format!("{parallel:.1}"),
+        None,
+    );
+    row(
+        "flow A [production hashing], payments/s".into(),
+        format!("{prod_rate:.1}"),
+        None,
+    );
+    row(
+        "  argon2 verifications per payment".into(),
+        format!("{VERIFICATIONS_PER_PAYMENT:.0}"),
+        None,
+    );
+    row(
+        "  ratio to ceiling".into(),
+        format!("{prod_ratio:.3}"),
+        Some((
+            format!(">= {TARGET_RATIO_TO_CEILING}"),
+            prod_ratio >= TARGET_RATIO_TO_CEILING,
+        )),
+    );
+    row(
+        "  errors (closed loop)".into(),
+        prod_flow.errors.to_string(),
+        None,
+    );
+    for step in &growth.steps {
+        row(
+            format!("growth: {} stored, seeding s", step.stored),
+            format!("{:.1}", step.seed_time.as_secs_f64()),
+            None,
+        );
+        row(
+            "  flow A, settled payments/s".into(),
+            format!("{:.1}", step.rate.rate()),
+            None,
+        );
+        row(
+            format!("  p99 ms @ {:.1}/s open loop", step.latency.target_rate),
+            format!("{:.2}", step.latency.p99_ms),
+            Some((
+                format!("< {TARGET_P99_MS:.0}"),
+                step.latency.p99_ms < TARGET_P99_MS,
+            )),
+        );
+        row(
+            "  errors (closed / open loop)".into(),
+            format!("{} / {}", step.rate.errors, step.latency.errors),
+            None,
+        );
+        row(
+            "  peak RSS after seeding / after measuring, MB".into(),
+            format!(
+                "{:.0} / {:.0}",
+                mb(step.hwm_after_seed_kib),
+                mb(step.hwm_after_kib)
+            ),
+            None,
+        );
+    }
+    row(
+        format!("growth: rate @{} / rate @{}", last.stored, first.stored),
+        format!("{flatness:.3}"),
+        Some((format!(">= {TARGET_FLATNESS}"), flatness >= TARGET_FLATNESS)),
+    );
+    row(
+        "  SQLite bytes per stored payment at the end".into(),
+        format!("{growth_bytes:.0}"),
+        None,
+    );
+    row(
+        "peak RSS after phase 8 (production), MB".into(),
+        format!("{:.1}", mb(prod_hwm_kib)),
+        None,
+    );
+    row(
+        "peak RSS whole run, MB (VmHWM)".into(),
+        format!("{:.1}", mb(final_hwm_kib)),
+        Some((
+            format!("< {TARGET_RSS_MB:.0}"),
+            mb(final_hwm_kib) < TARGET_RSS_MB,
+        )),
+    );
+    println!("{:<46} {:>12} {:>9} {:>5}", "metric", "value", "target", "");
+    for (metric, value, target, verdict) in &rows {
+        println!("{metric:<46} {value:>12} {target:>9} {verdict:>5}");
     }
     println!(
-        "not measured: flows B and C rates; growth to 10 k / 1 M stored payments; flow A at production hashing"
+        "fast-insecure is the bench hashing profile, not production; RSS is the whole process \
+         (servers and bench clients); MB = 10^6 bytes"
     );
 
     if let Some(path) = &args.json {
+        let growth_json: Vec<_> = growth
+            .steps
+            .iter()
+            .map(|step| {
+                serde_json::json!({
+                    "stored_at_start": step.stored,
+                    "seeded": step.seeded,
+                    "seed_s": step.seed_time.as_secs_f64(),
+                    "vm_hwm_kib_after_seeding": step.hwm_after_seed_kib,
+                    "vm_hwm_kib_after_measurement": step.hwm_after_kib,
+                    "settled_per_s": step.rate.rate(),
+                    "settled": step.rate.ok,
+                    "errors": step.rate.errors,
+                    "latency": {
+                        "target_per_s": step.latency.target_rate,
+                        "achieved_per_s": step.latency.achieved_rate,
+                        "settled": step.latency.ok,
+                        "errors": step.latency.errors,
+                        "p50_ms": step.latency.p50_ms,
+                        "p99_ms": step.latency.p99_ms,
+                        "max_ms": step.latency.max_ms,
+                        "target_p99_ms_below": TARGET_P99_MS,
+                        "pass": step.latency.p99_ms < TARGET_P99_MS,
+                    },
+                })
+            })
+            .collect();
         let json = serde_json::json!({
             "environment": {
                 "seconds_per_phase": seconds,
                 "concurrency": concurrency,
                 "cores": cores,
+                "growth_payments": large,
                 "transport": "loopback, TLS 1.3 mutual TLS (development PKI)",
                 "storage": "SQLite WAL synchronous=FULL",
                 "servers_in_process": true,
+                "wall_time_s": wall.as_secs_f64(),
             },
             "echo": {
                 "calls_per_s": echo.rate(),
@@ -732,9 +639,14 @@ async fn run(args: Args) -> BenchResult<()> {
                 "settled_per_s": flow_rate,
                 "settled": flow.ok,
                 "errors": flow.errors,
+                "process_cpu_ms_per_payment": flow.cpu_ms_per_op(),
+                "target_per_s_at_least": TARGET_FLOW_A_PER_S,
+                "pass": flow_rate >= TARGET_FLOW_A_PER_S,
                 "public_rpcs_per_payment": RPCS_PER_PAYMENT,
                 "link_rpcs_per_payment": LINK_RPCS_PER_PAYMENT,
                 "ratio_to_echo_bound": ratio,
+                "target_ratio_at_least": TARGET_RATIO_TO_TRANSPORT,
+                "ratio_pass": ratio >= TARGET_RATIO_TO_TRANSPORT,
             },
             "flow_a_latency": {
                 "password_hashing": "fast-insecure",
@@ -746,28 +658,75 @@ async fn run(args: Args) -> BenchResult<()> {
                 "p50_ms": latency.p50_ms,
                 "p99_ms": latency.p99_ms,
                 "max_ms": latency.max_ms,
+                "target_p99_ms_below": TARGET_P99_MS,
+                "pass": latency.p99_ms < TARGET_P99_MS,
+            },
+            "flow_b": {
+                "password_hashing": "fast-insecure",
+                "per_iteration": "IssuePayeeCode (dynamic, with amount) + SubmitPayeeCode, settled",
+                "settled_per_s": flow_b_result.rate(),
+                "settled": flow_b_result.ok,
+                "process_cpu_ms_per_payment": flow_b_result.cpu_ms_per_op(),
+                "errors": flow_b_result.errors,
+                "first_error": flow_b_result.first_error,
+            },
+            "flow_c": {
+                "password_hashing": "fast-insecure",
+                "per_iteration": "OpenCheckout + SubmitPassword + SMS to handset (read, acknowledged) + SubmitAuthorizationCode + bank transfer, settled",
+                "settled_per_s": flow_c_result.rate(),
+                "settled": flow_c_result.ok,
+                "process_cpu_ms_per_checkout": flow_c_result.cpu_ms_per_op(),
+                "errors": flow_c_result.errors,
+                "first_error": flow_c_result.first_error,
             },
             "memory": {
-                "vm_hwm_kib": hwm_kib,
-                "note": "whole process: servers and bench clients",
+                "vm_hwm_kib_after_phases_1_to_5": hwm_kib,
+                "vm_hwm_mb_after_phases_1_to_5": mb(hwm_kib),
+                "vm_hwm_kib_after_phase_8_production_hashing": prod_hwm_kib,
+                "vm_hwm_kib_whole_run": final_hwm_kib,
+                "vm_hwm_mb_whole_run": mb(final_hwm_kib),
+                "target_mb_below": TARGET_RSS_MB,
+                "pass_after_phases_1_to_5": mb(hwm_kib) < TARGET_RSS_MB,
+                "pass_whole_run": mb(final_hwm_kib) < TARGET_RSS_MB,
+                "note": "whole process: servers and bench clients; MB = 10^6 bytes",
             },
             "storage": {
                 "sqlite_bytes": storage_bytes,
                 "settled_payments": settled,
                 "bytes_per_settled_payment": bytes_per_payment,
+                "note": "all databases (operation center, bank processor, SMS center); flows A, B and C",
             },
             "password_hashing": {
                 "profile": "production (argon2id m=19456 KiB, t=2, p=1)",
                 "verify_ms_median": verify_ms,
                 "rounds": rounds,
                 "ceiling_verifications_per_s": ceiling,
+                "parallel_verifications_per_s": parallel,
+                "parallel_threads": cores,
             },
-            "not_measured": [
-                "flow B rate",
-                "flow C rate",
-                "growth to 10k / 1M stored payments",
-                "flow A at production hashing",
-            ],
+            "flow_a_production": {
+                "password_hashing": "production",
+                "settled_per_s": prod_rate,
+                "settled": prod_flow.ok,
+                "process_cpu_ms_per_payment": prod_flow.cpu_ms_per_op(),
+                "errors": prod_flow.errors,
+                "verifications_per_payment": VERIFICATIONS_PER_PAYMENT,
+                "ceiling_per_s": payment_ceiling,
+                "ratio_to_ceiling": prod_ratio,
+                "ratio_to_parallel_measured": prod_rate / (parallel / VERIFICATIONS_PER_PAYMENT),
+                "target_ratio_at_least": TARGET_RATIO_TO_CEILING,
+                "pass": prod_ratio >= TARGET_RATIO_TO_CEILING,
+            },
+            "growth": {
+                "password_hashing": "fast-insecure",
+                "steps": growth_json,
+                "rate_ratio_largest_to_smallest": flatness,
+                "target_ratio_at_least": TARGET_FLATNESS,
+                "pass": flatness >= TARGET_FLATNESS,
+                "stored_at_end": growth.stored_at_end,
+                "sqlite_bytes_at_end": growth.sqlite_bytes_at_end,
+                "sqlite_bytes_per_stored_payment": growth_bytes,
+            },
         });
         let text = serde_json::to_string_pretty(&json).map_err(|e| format!("JSON: {e}"))?;
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
