@@ -56,7 +56,7 @@ TOML
 
 pki="$work/data/pki"
 "$bin/ompp-server" pki init --dir "$pki" >/dev/null
-"$bin/ompp-server" pki expired-merchant --dir "$pki" >/dev/null
+"$bin/ompp-server" pki conformance-extras --dir "$pki" >/dev/null
 for role in bank sms mobile network; do
   "$bin/ompp-server" run --role "$role" --config "$work/ompp.toml" >"$work/$role.log" 2>&1 &
   pids+=("$!")
@@ -75,11 +75,19 @@ profiles = ["registration", "flow_a", "flow_b"]
 [endpoints]
 network = "https://localhost:$p_net"
 mobile = "https://localhost:$p_mob"
+network_link = "https://localhost:$p_netlink"
+mobile_link = "https://localhost:$p_moblink"
 
 [tls]
 trust_anchors = "data/pki/operator-ca.pem"
 merchant = { cert = "data/pki/merchant-M-1042.pem", key = "data/pki/merchant-M-1042.key" }
 expired_merchant = { cert = "data/pki/merchant-expired.pem", key = "data/pki/merchant-expired.key" }
+
+[tls.link]
+trust_anchors = "data/pki/link-ca.pem"
+as_mobile = { cert = "data/pki/link-mobile.pem", key = "data/pki/link-mobile.key" }
+as_network = { cert = "data/pki/link-network.pem", key = "data/pki/link-network.key" }
+unlisted = { cert = "data/pki/link-unlisted.pem", key = "data/pki/link-unlisted.key" }
 TOML
 
 status=0

@@ -52,6 +52,13 @@ pub struct Endpoints {
     pub bank: Option<String>,
     /// SMS center.
     pub sms: Option<String>,
+    /// Network server, `NetworkLinkService` (the secure link), for the firewall cases
+    /// (OMPP-CONF-009).
+    #[serde(default)]
+    pub network_link: Option<String>,
+    /// Mobile server, `MobileLinkService` (the secure link), for the firewall cases.
+    #[serde(default)]
+    pub mobile_link: Option<String>,
 }
 
 /// A certificate chain and its private key, as PEM files.
@@ -85,6 +92,23 @@ pub struct TlsMaterial {
     /// (OMPP-TLS-007). Without it that case cannot run against a vendor system.
     #[serde(default)]
     pub expired_merchant: Option<Identity>,
+    /// The secure link's material, for the firewall cases (OMPP-CONF-009).
+    #[serde(default)]
+    pub link: Option<LinkMaterial>,
+}
+
+/// What the suite needs to test the secure-link firewall of an operation center from outside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkMaterial {
+    /// PEM CA file that anchors both link servers' certificates.
+    pub trust_anchors: String,
+    /// A link identity the network server allow-lists as a mobile server.
+    pub as_mobile: Identity,
+    /// A link identity the mobile server allow-lists as a network server.
+    pub as_network: Identity,
+    /// A link identity from the link CA that neither side allow-lists.
+    pub unlisted: Identity,
 }
 
 /// Where the suite's own counterparties listen, for an operation center under test configured

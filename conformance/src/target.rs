@@ -53,6 +53,63 @@ pub struct CheckoutSupport {
     pub note: String,
 }
 
+/// The secure link of an operation center, as the firewall cases reach it (OMPP-CONF-009).
+#[derive(Debug, Clone)]
+pub struct LinkSupport {
+    /// `https://host:port` of `NetworkLinkService`.
+    pub network_link_url: String,
+    /// `https://host:port` of `MobileLinkService`.
+    pub mobile_link_url: String,
+    /// PEM anchors of the link servers' certificates.
+    pub anchors_pem: String,
+    /// A link identity the network server allow-lists as a mobile server.
+    pub as_mobile: Credential,
+    /// Its identity URI (`ompp://mobile/...`), the envelope's `sender_id`.
+    pub as_mobile_id: String,
+    /// A link identity the mobile server allow-lists as a network server.
+    pub as_network: Credential,
+    /// Its identity URI.
+    pub as_network_id: String,
+    /// A link identity neither side allow-lists.
+    pub unlisted: Credential,
+    /// Its identity URI.
+    pub unlisted_id: String,
+}
+
+/// The identity URI in a PEM certificate.
+pub fn identity_uri(cert_pem: &str) -> Result<String, String> {
+    let certs = certs_from_pem(cert_pem).map_err(|e| format!("certificate: {e}"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| "certificate: no certificate in the PEM".to_owned())?;
+    ompp_server::pki::identity_of(leaf.as_ref())
+        .map(|identity| identity.to_string())
+        .map_err(|e| format!("certificate: {e}"))
+}
+
+impl LinkSupport {
+    fn new(
+        network_link_url: String,
+        mobile_link_url: String,
+        anchors_pem: String,
+        as_mobile: Credential,
+        as_network: Credential,
+        unlisted: Credential,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            as_mobile_id: identity_uri(&as_mobile.cert_pem)?,
+            as_network_id: identity_uri(&as_network.cert_pem)?,
+            unlisted_id: identity_uri(&unlisted.cert_pem)?,
+            network_link_url,
+            mobile_link_url,
+            anchors_pem,
+            as_mobile,
+            as_network,
+            unlisted,
+        })
+    }
+}
+
 /// Everything the cases need to reach and authenticate to the system under test.
 #[derive(Debug)]
 pub struct Target {
@@ -70,6 +127,8 @@ pub struct Target {
     pub expired_merchant: Option<Credential>,
     /// How flow C codes are read, when the suite can read them.
     pub checkout: Option<CheckoutSupport>,
+    /// The secure link, when the suite can reach it.
+    pub link: Option<LinkSupport>,
     /// The profiles declared.
     pub profiles: Vec<Profile>,
     /// The endpoints, as reported.
@@ -90,6 +149,8 @@ pub struct Customer {
     pub device: DeviceServiceClient<Channel>,
     /// The paired device's certificate and key.
     pub credential: Credential,
+    /// The paired device's id.
+    pub device_id: String,
 }
 
 fn host_of(url: &str) -> String {
@@ -132,6 +193,7 @@ impl Target {
         merchant: Credential,
         expired_merchant: Option<Credential>,
         checkout: Option<CheckoutSupport>,
+        link: Option<LinkSupport>,
         profiles: Vec<Profile>,
     ) -> Result<Self, String> {
         let merchant_id = merchant_id_of(&merchant.cert_pem)?;
@@ -143,6 +205,8 @@ impl Target {
         let endpoints = Endpoints {
             network: Some(network_url.clone()),
             mobile: Some(mobile_url.clone()),
+            network_link: link.as_ref().map(|l| l.network_link_url.clone()),
+            mobile_link: link.as_ref().map(|l| l.mobile_link_url.clone()),
             ..Endpoints::default()
         };
         Ok(Self {
@@ -153,6 +217,7 @@ impl Target {
             merchant_id,
             expired_merchant,
             checkout,
+            link,
             profiles,
             endpoints,
             run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
@@ -193,6 +258,26 @@ impl Target {
             .as_ref()
             .map(credential)
             .transpose()?;
+        let link = match (
+            &manifest.endpoints.network_link,
+            &manifest.endpoints.mobile_link,
+            &manifest.tls.link,
+        ) {
+            (Some(network_link), Some(mobile_link), Some(material)) => Some(LinkSupport::new(
+                network_link.clone(),
+                mobile_link.clone(),
+                read(&material.trust_anchors)?,
+                credential(&material.as_mobile)?,
+                credential(&material.as_network)?,
+                credential(&material.unlisted)?,
+            )?),
+            (None, None, None) => None,
+            _ => {
+                return Err("manifest: the secure-link firewall cases need all of \
+                     endpoints.network_link, endpoints.mobile_link and tls.link"
+                    .to_owned());
+            }
+        };
         Self::new(
             network,
             mobile,
@@ -200,6 +285,7 @@ impl Target {
             merchant,
             expired,
             None,
+            link,
             manifest.profiles.clone(),
         )
     }
@@ -236,8 +322,19 @@ impl Target {
         url: &str,
         identity: Option<&Credential>,
     ) -> Result<Channel, tonic::transport::Error> {
+        self.channel_with(url, &self.trust_anchors_pem, identity)
+            .await
+    }
+
+    /// A TLS channel to `url` whose server certificate `anchors_pem` anchors.
+    pub async fn channel_with(
+        &self,
+        url: &str,
+        anchors_pem: &str,
+        identity: Option<&Credential>,
+    ) -> Result<Channel, tonic::transport::Error> {
         let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.trust_anchors_pem))
+            .ca_certificate(Certificate::from_pem(anchors_pem))
             .domain_name(host_of(url));
         if let Some(identity) = identity {
             tls = tls.identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem));
@@ -352,6 +449,7 @@ impl Target {
             )?;
         }
         Ok(Customer {
+            device_id: paired.device_id.clone(),
             customer_id,
             phone,
             device,
@@ -524,6 +622,7 @@ impl InProcess {
             },
             Some(expired),
             Some(checkout),
+            Some(link_support(&running, &pki)?),
             vec![
                 Profile::Registration,
                 Profile::FlowA,
@@ -546,6 +645,30 @@ impl InProcess {
             running.stop().await;
         }
     }
+}
+
+/// The in-process reference's secure link: its link endpoints, the link CA, the reference's
+/// own link identities (which each side allow-lists) and a link identity on no allow-list.
+fn link_support(running: &ompp_server::run::Running, pki: &DevPki) -> Result<LinkSupport, String> {
+    let url = |addr: Option<SocketAddr>| {
+        addr.map(|a| format!("https://localhost:{}", a.port()))
+            .ok_or_else(|| "the reference did not report a link address".to_owned())
+    };
+    let credential = |issued: &ompp_server::pki::Issued| Credential {
+        cert_pem: issued.cert_pem.clone(),
+        key_pem: issued.key_pem.clone(),
+    };
+    let unlisted = pki
+        .unlisted_link_identity()
+        .map_err(|e| format!("unlisted link identity: {e}"))?;
+    LinkSupport::new(
+        url(running.network_link_addr)?,
+        url(running.mobile_link_addr)?,
+        pki.link_ca.cert_pem(),
+        credential(&pki.link_mobile),
+        credential(&pki.link_network),
+        credential(&unlisted),
+    )
 }
 
 /// The reference's expired certificate for the sample merchant.

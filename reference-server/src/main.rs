@@ -59,10 +59,11 @@ enum PkiCommand {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Issue, from the PKI in DIR, a certificate for the sample merchant that expired a week
-    /// ago (for the conformance suite's manifest, `tls.expired_merchant`); writes
-    /// DIR/merchant-expired.pem and DIR/merchant-expired.key.
-    ExpiredMerchant {
+    /// Issue, from the PKI in DIR, what a conformance manifest needs beyond `pki init`: a
+    /// certificate for the sample merchant that expired a week ago (`tls.expired_merchant`,
+    /// DIR/merchant-expired.pem and .key) and a link identity on no allow-list
+    /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key).
+    ConformanceExtras {
         /// The PKI directory (as written by `pki init`).
         #[arg(long)]
         dir: PathBuf,
@@ -95,16 +96,25 @@ fn main() -> ExitCode {
             }
         },
         Command::Pki {
-            command: PkiCommand::ExpiredMerchant { dir },
+            command: PkiCommand::ConformanceExtras { dir },
         } => {
-            let issued = DevPki::read(&dir).and_then(|pki| pki.expired_merchant());
+            let issued = DevPki::read(&dir).and_then(|pki| {
+                Ok([
+                    ("merchant-expired", pki.expired_merchant()?),
+                    ("link-unlisted", pki.unlisted_link_identity()?),
+                ])
+            });
             let written = issued.map_err(|e| e.to_string()).and_then(|issued| {
-                let cert = dir.join("merchant-expired.pem");
-                let key = dir.join("merchant-expired.key");
-                std::fs::write(&cert, issued.cert_pem)
-                    .and_then(|()| std::fs::write(&key, issued.key_pem))
-                    .map_err(|e| e.to_string())?;
-                Ok([cert, key])
+                let mut files = Vec::new();
+                for (name, issued) in issued {
+                    let cert = dir.join(format!("{name}.pem"));
+                    let key = dir.join(format!("{name}.key"));
+                    std::fs::write(&cert, issued.cert_pem)
+                        .and_then(|()| std::fs::write(&key, issued.key_pem))
+                        .map_err(|e| e.to_string())?;
+                    files.extend([cert, key]);
+                }
+                Ok(files)
             });
             match written {
                 Ok(files) => {
@@ -114,7 +124,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("ompp-server pki expired-merchant: {error}");
+                    eprintln!("ompp-server pki conformance-extras: {error}");
                     ExitCode::FAILURE
                 }
             }

@@ -1,7 +1,7 @@
 //! Payment passwords: stored only as argon2id hashes (OMPP-PWD-002), verified off the async
 //! runtime, and never logged.
 
-use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -94,10 +94,30 @@ impl PasswordHasherService {
             .try_fill_bytes(&mut salt)
             .map_err(|e| HashError(e.to_string()))?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
-        self.argon2
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| HashError(e.to_string()))
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt
+            .decode_b64(&mut salt_buffer)
+            .map_err(|e| HashError(e.to_string()))?;
+        let params = self.argon2.params();
+        let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+        let mut memory = self.take_memory(params.block_count());
+        let hashed = self.argon2.hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt_bytes,
+            &mut output,
+            &mut memory[..],
+        );
+        self.give_back_memory(memory);
+        hashed.map_err(|e| HashError(e.to_string()))?;
+        let output = Output::new(&output).map_err(|e| HashError(e.to_string()))?;
+        // The PHC string format, as `PasswordHasher::hash_password` writes it.
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${output}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            salt.as_str()
+        ))
     }
 
     /// Whether `password` matches `phc`. The cost parameters come from the stored hash, so

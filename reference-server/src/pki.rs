@@ -525,6 +525,19 @@ impl DevPki {
         Ok(written)
     }
 
+    /// A link identity (`ompp://mobile/MS-UNLISTED`) from the link CA that neither link
+    /// server allow-lists: for the conformance case that checks PEER_NOT_ALLOWED
+    /// (OMPP-LINK-001).
+    pub fn unlisted_link_identity(&self) -> Result<Issued, PkiError> {
+        let identity = party(Role::Mobile, "MS-UNLISTED")?;
+        self.link_ca.issue(
+            &identity,
+            &["localhost"],
+            &[],
+            Validity::days_from_now(LEAF_VALIDITY_DAYS),
+        )
+    }
+
     /// A certificate for the sample merchant's identity, issued by the operator CA, that
     /// expired a week ago: for the conformance case that checks expired certificates are
     /// refused (OMPP-TLS-007).

@@ -8,6 +8,7 @@ use crate::case::Case;
 mod flow_a;
 mod flow_b;
 mod flow_c;
+mod link;
 mod registration;
 mod security;
 
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(security::cases());
     cases.extend(flow_b::cases());
     cases.extend(flow_c::cases());
+    cases.extend(link::cases());
     cases
 }
 

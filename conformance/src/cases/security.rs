@@ -235,7 +235,7 @@ async fn only_tls13(target: &Target, checks: &Checks) -> Result<(), Abort> {
 }
 
 /// The body of an answer to a raw call; shown in transcripts by its length only.
-struct RawAnswer(Vec<u8>);
+pub(super) struct RawAnswer(Vec<u8>);
 
 impl std::fmt::Debug for RawAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -256,16 +256,25 @@ async fn raw_merchant_call(
             .channel(&target.network_url, Some(&target.merchant))
             .await,
     )?;
-    Ok(match crate::fuzz::call(channel, method, body).await {
+    Ok(raw_call(channel, method, body).await)
+}
+
+/// Sends raw bytes to a unary method on `channel`; the answer as a typed call's.
+pub(super) async fn raw_call(
+    channel: tonic::transport::Channel,
+    method: &str,
+    body: Vec<u8>,
+) -> Result<tonic::Response<RawAnswer>, tonic::Status> {
+    match crate::fuzz::call(channel, method, body).await {
         crate::fuzz::Outcome::Ok(body) => Ok(tonic::Response::new(RawAnswer(body))),
         crate::fuzz::Outcome::Status(status) => Err(status),
         crate::fuzz::Outcome::Transport(error) => Err(tonic::Status::unavailable(error)),
         crate::fuzz::Outcome::Timeout => Err(tonic::Status::deadline_exceeded("no answer")),
-    })
+    }
 }
 
 /// Appends an unknown field (number 2897, length-delimited) of `len` bytes.
-fn append_unknown_field(body: &mut Vec<u8>, len: usize) {
+pub(super) fn append_unknown_field(body: &mut Vec<u8>, len: usize) {
     let mut varint = |mut n: u64| {
         while n >= 0x80 {
             body.push(u8::try_from(n & 0x7f).unwrap_or(0) | 0x80);
