@@ -38,11 +38,19 @@ pub fn internal(error: impl std::fmt::Display) -> ProtocolError {
     ProtocolError::new(ErrorReason::Internal, "internal error")
 }
 
-/// Runs blocking work (storage, password hashing) off the async runtime.
+/// Runs blocking work (storage, password hashing) off the async runtime. Before the result
+/// is handed back, whatever the work read from the store is durable
+/// ([`crate::store::sqlite::settle_reads`]), so no answer rests on a state a crash could undo.
 pub async fn blocking<T, F>(work: F) -> Result<T, ProtocolError>
 where
     F: FnOnce() -> Result<T, ProtocolError> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(work).await.map_err(internal)?
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        crate::store::sqlite::settle_reads().map_err(ProtocolError::from)?;
+        result
+    })
+    .await
+    .map_err(internal)?
 }
