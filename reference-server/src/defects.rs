@@ -16,7 +16,7 @@
 //! | [`Defect::IgnoreAmountEcho`] | settles a confirmation whose amount differs from the payment's (OMPP-FLA-007) | `oc.flow-a.amount-mismatch` |
 //! | [`Defect::ActOnOtherCustomersPayment`] | lets any device confirm or decline any flow A payment (OMPP-FLA-016) | `oc.flow-a.other-customers-payment` |
 //! | [`Defect::IgnoreIdempotencyKey`] | a retried `CreatePayment` creates another payment (OMPP-IDEM-003/004) | `oc.idem.retry-and-conflict` |
-//! | [`Defect::DropErrorInfo`] | `INVALID_ARGUMENT` answers of `CreatePayment` lose their `ErrorInfo` and `BadRequest` (OMPP-ERR-001) | `oc.err.invalid-field`, `oc.flow-a.expiry-bounds` |
+//! | [`Defect::DropErrorInfo`] | `INVALID_ARGUMENT` answers of `CreatePayment` lose their `ErrorInfo` and `BadRequest` (OMPP-ERR-001) | `oc.err.invalid-field`, `oc.flow-a.expiry-bounds`, `oc.msg.identifiers-text-and-keys`, `oc.msg.money-and-durations` |
 //! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
 //! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
 //! | [`Defect::RevealUnknownPhone`] | `SubmitPassword` answers `UNKNOWN_CUSTOMER` for a phone number no customer holds (OMPP-FLC-005) | `oc.flow-c.credentials-rejected-alike` |

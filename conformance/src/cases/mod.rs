@@ -7,6 +7,7 @@ use crate::case::Case;
 
 mod flow_a;
 mod flow_b;
+mod fields;
 mod flow_c;
 mod link;
 mod registration;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(flow_b::cases());
     cases.extend(flow_c::cases());
     cases.extend(link::cases());
+    cases.extend(fields::cases());
     cases
 }
 

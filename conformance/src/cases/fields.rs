@@ -1,0 +1,334 @@
+//! The message rules of chapter 02, table-driven: each row sends one request with one field
+//! broken and expects `INVALID_FIELD` naming exactly that field (OMPP-MSG-001, OMPP-MSG-012),
+//! under the requirement the row checks.
+
+use std::future::Future;
+
+use ompp::proto::v1 as pb;
+use pb::ErrorReason as R;
+
+use super::flow_a::create;
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks};
+use crate::target::{CURRENCY, PASSWORD, Target, money};
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            id: "oc.msg.identifiers-text-and-keys",
+            title: "malformed identifiers, text with control characters and missing or long idempotency keys fail with INVALID_FIELD naming the field",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::FlowA),
+            requirements: &["OMPP-MSG-002", "OMPP-MSG-005", "OMPP-IDEM-001"],
+            run: body!(identifiers_text_and_keys),
+        },
+        Case {
+            id: "oc.msg.money-and-durations",
+            title: "unknown currencies, currencies without minor units, amounts not above zero and malformed durations fail with INVALID_FIELD naming the field",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::FlowA),
+            requirements: &["OMPP-MONEY-002", "OMPP-MONEY-003", "OMPP-MSG-014"],
+            run: body!(money_and_durations),
+        },
+        Case {
+            id: "oc.msg.registration-fields",
+            title: "phone numbers not in E.164, malformed bank accounts and repeated currencies fail with INVALID_FIELD naming the field",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::Registration),
+            requirements: &["OMPP-MSG-003", "OMPP-MSG-008", "OMPP-MSG-015"],
+            run: body!(registration_fields),
+        },
+        Case {
+            id: "oc.msg.paging-through-the-relay",
+            title: "a page size above 100 fails with INVALID_FIELD naming page_size, as the device sent it (no relay prefix)",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::FlowA),
+            requirements: &["OMPP-MSG-007", "OMPP-MSG-013"],
+            run: body!(paging_through_the_relay),
+        },
+    ]
+}
+
+/// Records that `call` failed with `INVALID_FIELD` naming `field`.
+async fn expect_field<T: std::fmt::Debug>(
+    checks: &Checks,
+    requirement: &str,
+    description: &str,
+    field: &str,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) {
+    if let Some(error) = checks.reason(
+        requirement,
+        format!("{description}: INVALID_FIELD"),
+        call.await,
+        R::InvalidField,
+    ) {
+        checks.equal(
+            requirement,
+            format!("{description}: the field named"),
+            Some(field),
+            error.metadata.get("field").map(String::as_str),
+        );
+    }
+}
+
+async fn identifiers_text_and_keys(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let base = || create(target, &ana.customer_id, 100, &target.key("fields"));
+    let rows: Vec<(&str, &str, &str, pb::CreatePaymentRequest)> = vec![
+        (
+            "OMPP-MSG-002",
+            "a customer_id with a slash",
+            "customer_id",
+            pb::CreatePaymentRequest {
+                customer_id: "C/1".into(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-002",
+            "a customer_id of 65 characters",
+            "customer_id",
+            pb::CreatePaymentRequest {
+                customer_id: "C".repeat(65),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-005",
+            "a merchant_reference with a control character",
+            "merchant_reference",
+            pb::CreatePaymentRequest {
+                merchant_reference: "order\u{7}1".into(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-IDEM-001",
+            "no idempotency_key",
+            "idempotency_key",
+            pb::CreatePaymentRequest {
+                idempotency_key: String::new(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-IDEM-001",
+            "an idempotency_key of 65 characters",
+            "idempotency_key",
+            pb::CreatePaymentRequest {
+                idempotency_key: "k".repeat(65),
+                ..base()
+            },
+        ),
+    ];
+    for (requirement, description, field, request) in rows {
+        expect_field(
+            checks,
+            requirement,
+            description,
+            field,
+            merchant.create_payment(request),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn money_and_durations(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let base = || create(target, &ana.customer_id, 100, &target.key("fields"));
+    let with_money = |currency: &str, minor_units: i64| pb::CreatePaymentRequest {
+        amount: Some(pb::Money {
+            currency: currency.into(),
+            minor_units,
+        }),
+        ..base()
+    };
+    let with_expiry = |seconds: i64, nanos: i32| pb::CreatePaymentRequest {
+        expires_in: Some(prost_types::Duration { seconds, nanos }),
+        ..base()
+    };
+    let rows: Vec<(&str, &str, &str, pb::CreatePaymentRequest)> = vec![
+        (
+            "OMPP-MONEY-002",
+            "a currency that is not ISO 4217",
+            "amount.currency",
+            with_money("EUX", 100),
+        ),
+        (
+            "OMPP-MONEY-002",
+            "a lower-case currency code",
+            "amount.currency",
+            with_money("eur", 100),
+        ),
+        (
+            "OMPP-MONEY-002",
+            "a currency without minor units (gold)",
+            "amount.currency",
+            with_money("XAU", 100),
+        ),
+        (
+            "OMPP-MONEY-003",
+            "an amount of zero",
+            "amount.minor_units",
+            with_money(CURRENCY, 0),
+        ),
+        (
+            "OMPP-MONEY-003",
+            "a negative amount",
+            "amount.minor_units",
+            with_money(CURRENCY, -100),
+        ),
+        (
+            "OMPP-MSG-014",
+            "an expiry with nanoseconds",
+            "expires_in.nanos",
+            with_expiry(120, 5),
+        ),
+        (
+            "OMPP-MSG-014",
+            "a negative expiry",
+            "expires_in.seconds",
+            with_expiry(-120, 0),
+        ),
+        (
+            "OMPP-MSG-014",
+            "an expiry above its bound",
+            "expires_in.seconds",
+            with_expiry(100_000, 0),
+        ),
+    ];
+    for (requirement, description, field, request) in rows {
+        expect_field(
+            checks,
+            requirement,
+            description,
+            field,
+            merchant.create_payment(request),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn registration_fields(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut registration = target.registration(checks).await?;
+    let base = || pb::RegisterCustomerRequest {
+        display_name: "Conformance Customer".into(),
+        phone_number: target.phone(),
+        password: PASSWORD.into(),
+        wallet_currencies: vec![CURRENCY.into()],
+        bank_account: None,
+        idempotency_key: target.key("fields"),
+    };
+    let rows: Vec<(&str, &str, &str, pb::RegisterCustomerRequest)> = vec![
+        (
+            "OMPP-MSG-003",
+            "a phone number without +",
+            "phone_number",
+            pb::RegisterCustomerRequest {
+                phone_number: "0049151234567".into(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-003",
+            "a phone number with a space",
+            "phone_number",
+            pb::RegisterCustomerRequest {
+                phone_number: "+49 151 234567".into(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-008",
+            "a bank_id in lower case",
+            "bank_account.bank_id",
+            pb::RegisterCustomerRequest {
+                bank_account: Some(pb::BankAccountRef {
+                    bank_id: "bank1".into(),
+                    account_number: "DE0001".into(),
+                }),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-008",
+            "an account number of 35 characters",
+            "bank_account.account_number",
+            pb::RegisterCustomerRequest {
+                bank_account: Some(pb::BankAccountRef {
+                    bank_id: "BANK1".into(),
+                    account_number: "A".repeat(35),
+                }),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-MSG-015",
+            "the same wallet currency twice",
+            "wallet_currencies[1]",
+            pb::RegisterCustomerRequest {
+                wallet_currencies: vec![CURRENCY.into(), CURRENCY.into()],
+                ..base()
+            },
+        ),
+    ];
+    for (requirement, description, field, request) in rows {
+        expect_field(
+            checks,
+            requirement,
+            description,
+            field,
+            registration.register_customer(request),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn paging_through_the_relay(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 500).await?;
+    let too_big = ana
+        .device
+        .list_wallet_history(pb::ListWalletHistoryRequest {
+            currency: CURRENCY.into(),
+            page_size: 101,
+            page_token: String::new(),
+        })
+        .await;
+    if let Some(error) = checks.reason(
+        "OMPP-MSG-007",
+        "a page size of 101: INVALID_FIELD",
+        too_big,
+        R::InvalidField,
+    ) {
+        checks.equal(
+            "OMPP-MSG-013",
+            "the field path is the device's own (page_size, not request.page_size)",
+            Some("page_size"),
+            error.metadata.get("field").map(String::as_str),
+        );
+    }
+    let default = checks.succeeds(
+        "OMPP-MSG-007",
+        "a page size of 0 means the default",
+        ana.device
+            .list_wallet_history(pb::ListWalletHistoryRequest {
+                currency: CURRENCY.into(),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-MSG-007",
+        "the one top-up is listed",
+        vec![Some(money(500))],
+        default.entries.iter().map(|e| e.delta.clone()).collect(),
+    );
+    Ok(())
+}
