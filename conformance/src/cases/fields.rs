@@ -35,8 +35,30 @@ pub(super) fn cases() -> Vec<Case> {
             title: "phone numbers not in E.164, malformed bank accounts and repeated currencies fail with INVALID_FIELD naming the field",
             role: OC,
             profile: Some(ompp::conformance::Profile::Registration),
-            requirements: &["OMPP-MSG-003", "OMPP-MSG-008", "OMPP-MSG-015"],
+            requirements: &[
+                "OMPP-MSG-003",
+                "OMPP-MSG-008",
+                "OMPP-MSG-015",
+                "OMPP-PWD-001",
+                "OMPP-REG-005",
+            ],
             run: body!(registration_fields),
+        },
+        Case {
+            id: "oc.idem.failed-request-leaves-key-unbound",
+            title: "a request that fails does not bind its idempotency key; the corrected request under the same key succeeds and binds it",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::FlowA),
+            requirements: &["OMPP-IDEM-006"],
+            run: body!(failed_request_leaves_key_unbound),
+        },
+        Case {
+            id: "oc.idem.scope-is-rpc-and-caller",
+            title: "two devices may use the same key for their own top-ups; on RegistrationService the key is global to the RPC",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::Registration),
+            requirements: &["OMPP-IDEM-002"],
+            run: body!(scope_is_rpc_and_caller),
         },
         Case {
             id: "oc.msg.paging-through-the-relay",
@@ -268,6 +290,33 @@ async fn registration_fields(target: &Target, checks: &Checks) -> Result<(), Abo
             },
         ),
         (
+            "OMPP-PWD-001",
+            "a password of 7 characters",
+            "password",
+            pb::RegisterCustomerRequest {
+                password: "seven77".into(),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-PWD-001",
+            "a password of 129 characters",
+            "password",
+            pb::RegisterCustomerRequest {
+                password: "p".repeat(129),
+                ..base()
+            },
+        ),
+        (
+            "OMPP-REG-005",
+            "a display name with a control character",
+            "display_name",
+            pb::RegisterCustomerRequest {
+                display_name: "Ana\u{1b}[31m".into(),
+                ..base()
+            },
+        ),
+        (
             "OMPP-MSG-015",
             "the same wallet currency twice",
             "wallet_currencies[1]",
@@ -329,6 +378,98 @@ async fn paging_through_the_relay(target: &Target, checks: &Checks) -> Result<()
         "the one top-up is listed",
         vec![Some(money(500))],
         default.entries.iter().map(|e| e.delta.clone()).collect(),
+    );
+    Ok(())
+}
+
+async fn failed_request_leaves_key_unbound(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let key = target.key("unbound");
+    let unknown = merchant
+        .create_payment(create(target, "C-not-registered-here", 100, &key))
+        .await;
+    checks.reason(
+        "OMPP-IDEM-006",
+        "a payment for an unknown customer fails",
+        unknown,
+        R::UnknownCustomer,
+    );
+    let first = checks.succeeds(
+        "OMPP-IDEM-006",
+        "the corrected request under the same key succeeds",
+        merchant
+            .create_payment(create(target, &ana.customer_id, 100, &key))
+            .await,
+    )?;
+    let again = checks.succeeds(
+        "OMPP-IDEM-006",
+        "its retry succeeds",
+        merchant
+            .create_payment(create(target, &ana.customer_id, 100, &key))
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-IDEM-006",
+        "the key is now bound to the corrected request's payment",
+        first.payment.map(|p| p.payment_id),
+        again.payment.map(|p| p.payment_id),
+    );
+    Ok(())
+}
+
+async fn scope_is_rpc_and_caller(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 0).await?;
+    let mut ben = target.customer(checks, 0).await?;
+    let key = target.key("scope");
+    for (name, customer, cents) in [
+        ("the first device", &mut ana, 100),
+        ("the second device", &mut ben, 200),
+    ] {
+        checks.succeeds(
+            "OMPP-IDEM-002",
+            format!("{name} tops up under the shared key"),
+            customer
+                .device
+                .top_up_wallet(pb::TopUpWalletRequest {
+                    amount: Some(money(cents)),
+                    password: PASSWORD.into(),
+                    idempotency_key: key.clone(),
+                })
+                .await,
+        )?;
+    }
+    let balances = (ana.balance(checks).await?, ben.balance(checks).await?);
+    checks.equal(
+        "OMPP-IDEM-002",
+        "each device's top-up was applied to its own wallet",
+        (100, 200),
+        balances,
+    );
+    let mut registration = target.registration(checks).await?;
+    let request = |phone: String| pb::RegisterCustomerRequest {
+        display_name: "Conformance Customer".into(),
+        phone_number: phone,
+        password: PASSWORD.into(),
+        wallet_currencies: vec![CURRENCY.into()],
+        bank_account: None,
+        idempotency_key: key.clone(),
+    };
+    checks.succeeds(
+        "OMPP-IDEM-002",
+        "RegisterCustomer under the key",
+        registration
+            .register_customer(request(target.phone()))
+            .await,
+    )?;
+    let other = registration
+        .register_customer(request(target.phone()))
+        .await;
+    checks.reason(
+        "OMPP-IDEM-002",
+        "another RegisterCustomer under the same key, from anyone, is a conflict",
+        other,
+        R::IdempotencyConflict,
     );
     Ok(())
 }
