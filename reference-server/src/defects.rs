@@ -15,7 +15,7 @@
 //! | [`Defect::UnlimitedPasswordAttempts`] | the last wrong password does not fail the payment (OMPP-FLA-002) | `oc.flow-a.tries-exceeded` |
 //! | [`Defect::IgnoreAmountEcho`] | settles a confirmation whose amount differs from the payment's (OMPP-FLA-007) | `oc.flow-a.amount-mismatch` |
 //! | [`Defect::ActOnOtherCustomersPayment`] | lets any device confirm or decline any flow A payment (OMPP-FLA-016) | `oc.flow-a.other-customers-payment` |
-//! | [`Defect::IgnoreIdempotencyKey`] | a retried `CreatePayment` creates another payment (OMPP-IDEM-003/004) | `oc.idem.retry-and-conflict` |
+//! | [`Defect::IgnoreIdempotencyKey`] | a retried `CreatePayment` creates another payment (OMPP-IDEM-003/004) | `oc.idem.retry-and-conflict`, `oc.idem.failed-request-leaves-key-unbound` |
 //! | [`Defect::DropErrorInfo`] | `INVALID_ARGUMENT` answers of `CreatePayment` lose their `ErrorInfo` and `BadRequest` (OMPP-ERR-001) | `oc.err.invalid-field`, `oc.flow-a.expiry-bounds`, `oc.msg.identifiers-text-and-keys`, `oc.msg.money-and-durations` |
 //! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
 //! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
