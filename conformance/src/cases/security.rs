@@ -273,6 +273,33 @@ pub(super) async fn raw_call(
     }
 }
 
+/// Records that a refused request bound nothing: a new request under its key succeeds.
+#[allow(clippy::too_many_arguments)]
+async fn key_serves_a_new_request(
+    checks: &Checks,
+    merchant: &mut MerchantPaymentServiceClient<tonic::transport::Channel>,
+    target: &Target,
+    customer_id: &str,
+    cents: i64,
+    key: &str,
+    requirement: &str,
+    description: &str,
+) {
+    let again = merchant
+        .create_payment(create(target, customer_id, cents, key))
+        .await;
+    checks.record(
+        requirement,
+        description,
+        "OK",
+        match &again {
+            Ok(_) => "OK".to_owned(),
+            Err(status) => describe_status(status),
+        },
+        again.is_ok(),
+    );
+}
+
 /// Appends an unknown field (number 2897, length-delimited) of `len` bytes.
 pub(super) fn append_unknown_field(body: &mut Vec<u8>, len: usize) {
     let mut varint = |mut n: u64| {
@@ -307,19 +334,17 @@ async fn oversized_by_unknown_fields(target: &Target, checks: &Checks) -> Result
         R::MessageTooLarge,
     );
     let mut merchant = target.merchant(checks).await?;
-    let again = merchant
-        .create_payment(create(target, &ana.customer_id, 100, &key))
-        .await;
-    checks.record(
+    key_serves_a_new_request(
+        checks,
+        &mut merchant,
+        target,
+        &ana.customer_id,
+        100,
+        &key,
         "OMPP-MSG-010",
         "the refused request had no effect: its key serves a new request",
-        "OK",
-        match &again {
-            Ok(_) => "OK".to_owned(),
-            Err(status) => describe_status(status),
-        },
-        again.is_ok(),
-    );
+    )
+    .await;
     Ok(())
 }
 
@@ -457,20 +482,17 @@ async fn identity_mismatch(target: &Target, checks: &Checks) -> Result<(), Abort
         merchant.create_payment(request).await,
         R::IdentityMismatch,
     );
-    // No effect: the key is unbound, so the same key with other content is a new payment.
-    let again = merchant
-        .create_payment(create(target, &ana.customer_id, 200, &key))
-        .await;
-    checks.record(
+    key_serves_a_new_request(
+        checks,
+        &mut merchant,
+        target,
+        &ana.customer_id,
+        200,
+        &key,
         "OMPP-TLS-016",
         "the refused request bound nothing: the key serves a new request",
-        "OK",
-        match &again {
-            Ok(_) => "OK".to_owned(),
-            Err(status) => describe_status(status),
-        },
-        again.is_ok(),
-    );
+    )
+    .await;
     Ok(())
 }
 
@@ -639,19 +661,17 @@ async fn message_too_large(target: &Target, checks: &Checks) -> Result<(), Abort
         result,
         R::MessageTooLarge,
     );
-    let again = merchant
-        .create_payment(create(target, &ana.customer_id, 100, &key))
-        .await;
-    checks.record(
+    key_serves_a_new_request(
+        checks,
+        &mut merchant,
+        target,
+        &ana.customer_id,
+        100,
+        &key,
         "OMPP-MSG-010",
         "the refused request had no effect: its key serves a new request",
-        "OK",
-        match &again {
-            Ok(_) => "OK".to_owned(),
-            Err(status) => describe_status(status),
-        },
-        again.is_ok(),
-    );
+    )
+    .await;
     Ok(())
 }
 

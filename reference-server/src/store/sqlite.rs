@@ -403,15 +403,7 @@ impl SqliteStore {
                     let transfer_id = format!("T-{}", record.payment_id);
                     record.transfer_id = Some(transfer_id.clone());
                     save_payment(tx, &record, true)?;
-                    transfer(
-                        tx,
-                        &transfer_id,
-                        debit,
-                        credit,
-                        record.amount,
-                        Some(record.payment_id.as_str()),
-                        record.updated_at,
-                    )?;
+                    book_payment(tx, &record, &transfer_id, debit, credit)?;
                 }
                 Ok(())
             })?;
@@ -562,6 +554,26 @@ fn encode_items(items: &[pb::LineItem]) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Books `record`'s amount from `debit` to `credit` as transfer `transfer_id`, at its
+/// `updated_at`.
+fn book_payment(
+    tx: &Connection,
+    record: &PaymentRecord,
+    transfer_id: &str,
+    debit: i64,
+    credit: i64,
+) -> Result<(i64, i64), StoreError> {
+    transfer(
+        tx,
+        transfer_id,
+        debit,
+        credit,
+        record.amount,
+        Some(record.payment_id.as_str()),
+        record.updated_at,
+    )
+}
+
 /// Moves a confirmed payment's amount from the payer's wallet to the merchant's inside `tx`
 /// and marks it settled; `InsufficientFunds` if the payer cannot cover it (nothing booked).
 fn settle_in(tx: &Connection, record: &mut PaymentRecord) -> Result<(), StoreError> {
@@ -575,15 +587,7 @@ fn settle_in(tx: &Connection, record: &mut PaymentRecord) -> Result<(), StoreErr
     let debit =
         account_id(tx, &Owner::Customer(payer), currency)?.ok_or(StoreError::InsufficientFunds)?;
     let credit = open_account(tx, &Owner::Merchant(record.merchant_id.clone()), currency)?;
-    transfer(
-        tx,
-        &transfer_id,
-        debit,
-        credit,
-        record.amount,
-        Some(record.payment_id.as_str()),
-        record.updated_at,
-    )?;
+    book_payment(tx, record, &transfer_id, debit, credit)?;
     record.state.mark_settled().map_err(corrupt)?;
     record.transfer_id = Some(transfer_id);
     record.settled_at = Some(record.updated_at);
