@@ -41,6 +41,14 @@ bank_url = "https://localhost:$p_bank"
 sms_url = "https://localhost:$p_sms"
 gateway_url = "https://localhost:$p_net"
 
+[[network.enrollment_tokens]]
+token = "conformance-processes-token-1"
+merchant_id = "M-PROC-1"
+
+[[network.enrollment_tokens]]
+token = "conformance-processes-token-2"
+merchant_id = "M-PROC-2"
+
 [mobile]
 listen = "127.0.0.1:$p_mob"
 link_listen = "127.0.0.1:$p_moblink"
@@ -82,6 +90,9 @@ mobile_link = "https://localhost:$p_moblink"
 trust_anchors = "data/pki/operator-ca.pem"
 merchant = { cert = "data/pki/merchant-M-1042.pem", key = "data/pki/merchant-M-1042.key" }
 expired_merchant = { cert = "data/pki/merchant-expired.pem", key = "data/pki/merchant-expired.key" }
+
+[fixtures]
+enrollment_tokens = ["conformance-processes-token-1", "conformance-processes-token-2"]
 
 [tls.link]
 trust_anchors = "data/pki/link-ca.pem"

@@ -19,6 +19,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::case::{Abort, Checks};
 
+/// How many enrollment tokens the in-process reference is started with.
+const ENROLLMENT_TOKENS: u32 = 4;
+
 /// The payment password of every customer the suite registers.
 pub const PASSWORD: &str = "conformance pass 1";
 
@@ -129,6 +132,8 @@ pub struct Target {
     pub checkout: Option<CheckoutSupport>,
     /// The secure link, when the suite can reach it.
     pub link: Option<LinkSupport>,
+    /// Unused enrollment tokens (manifest `fixtures.enrollment_tokens`), handed out once each.
+    enrollment_tokens: std::sync::Mutex<Vec<String>>,
     /// The profiles declared.
     pub profiles: Vec<Profile>,
     /// The endpoints, as reported.
@@ -218,6 +223,7 @@ impl Target {
             expired_merchant,
             checkout,
             link,
+            enrollment_tokens: std::sync::Mutex::new(Vec::new()),
             profiles,
             endpoints,
             run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
@@ -243,7 +249,7 @@ impl Target {
             .clone()
             .ok_or("manifest: endpoints.mobile is required for an operation center")?;
         let merchant = manifest.tls.merchant.as_ref().ok_or(
-            "manifest: tls.merchant is required in this version (merchant registration by enrollment token is not implemented yet)",
+            "manifest: tls.merchant is required: most cases act as that merchant (the enrollment tokens of fixtures.enrollment_tokens serve the merchant registration cases)",
         )?;
         let credential = |identity: &ompp::conformance::Identity| -> Result<Credential, String> {
             Ok(Credential {
@@ -287,6 +293,28 @@ impl Target {
             None,
             link,
             manifest.profiles.clone(),
+        )
+        .map(|target| target.with_enrollment_tokens(manifest.fixtures.enrollment_tokens.clone()))
+    }
+
+    /// Gives the target unused enrollment tokens for the cases that register merchants.
+    fn with_enrollment_tokens(self, tokens: Vec<String>) -> Self {
+        Self {
+            enrollment_tokens: std::sync::Mutex::new(tokens),
+            ..self
+        }
+    }
+
+    /// An unused enrollment token; the case cannot run without one (OMPP-CONF-008).
+    pub fn enrollment_token(&self, checks: &Checks) -> Result<String, Abort> {
+        let token = self
+            .enrollment_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        checks.setup(
+            "an unused enrollment token (manifest fixtures.enrollment_tokens)",
+            token.ok_or("none left"),
         )
     }
 
@@ -585,6 +613,18 @@ impl InProcess {
         config.bank.listen = any;
         config.sms.listen = any;
         config.sms.handset_listen = any;
+        // Enrollment tokens for the cases that register merchants, unique to this start.
+        let tokens: Vec<String> = (0..ENROLLMENT_TOKENS)
+            .map(|n| format!("conformance-{:08x}-{n}", std::process::id() ^ n))
+            .collect();
+        config.network.enrollment_tokens = tokens
+            .iter()
+            .enumerate()
+            .map(|(n, token)| ompp_server::config::EnrollmentTokenConfig {
+                token: token.clone(),
+                merchant_id: format!("M-CONF-{n}"),
+            })
+            .collect();
         adjust(&mut config);
         let running = ompp_server::run::start(
             &config,
@@ -629,7 +669,8 @@ impl InProcess {
                 Profile::FlowB,
                 Profile::FlowC,
             ],
-        )?;
+        )?
+        .with_enrollment_tokens(tokens);
         Ok((
             Self {
                 running: Some(running),
