@@ -111,6 +111,14 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-TLS-001"],
             run: body!(only_tls13),
         },
+        Case {
+            id: "oc.tls.h2-and-public-services",
+            title: "TLS 1.3 negotiates ALPN h2; RegistrationService and GatewayService serve callers without a client certificate",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-003", "OMPP-TLS-013"],
+            run: body!(h2_and_public_services),
+        },
     ]
 }
 
@@ -154,6 +162,78 @@ async fn unknown_fields_ignored(target: &Target, checks: &Checks) -> Result<(), 
         "the payment is created for the amount asked, as without the unknown field",
         Some(money(100)),
         payment.and_then(|p| p.amount),
+    );
+    Ok(())
+}
+
+async fn h2_and_public_services(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let address = target.addresses().into_iter().next().unwrap_or_default();
+    let anchors = checks.setup(
+        "read the system's trust anchors",
+        ompp_server::pki::certs_from_pem(&target.trust_anchors_pem),
+    )?;
+    let mut roots = rustls::RootCertStore::empty();
+    for anchor in anchors {
+        checks.setup("add a trust anchor", roots.add(anchor))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = checks
+        .setup(
+            "a TLS 1.3 client configuration",
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS13]),
+        )?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let host = address.split(':').next().unwrap_or("localhost").to_owned();
+    let name = checks.setup(
+        "the server name",
+        rustls::pki_types::ServerName::try_from(host),
+    )?;
+    let tcp = checks.setup(
+        "connect to the network server",
+        tokio::net::TcpStream::connect(address.as_str()).await,
+    )?;
+    let tls = checks.setup(
+        "a TLS 1.3 handshake without a client certificate",
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await,
+    )?;
+    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    checks.equal(
+        "OMPP-TLS-003",
+        "the server selects ALPN h2 (offered: h2, http/1.1)",
+        Some(b"h2".to_vec()),
+        alpn,
+    );
+    let mut registration = target.registration(checks).await?;
+    checks.succeeds(
+        "OMPP-TLS-013",
+        "RegisterCustomer without a client certificate succeeds",
+        registration
+            .register_customer(pb::RegisterCustomerRequest {
+                display_name: "Conformance Customer".into(),
+                phone_number: target.phone(),
+                password: crate::target::PASSWORD.into(),
+                wallet_currencies: vec![crate::target::CURRENCY.into()],
+                bank_account: None,
+                idempotency_key: target.key("public"),
+            })
+            .await,
+    )?;
+    let mut gateway = target.gateway(checks).await?;
+    let status = gateway
+        .get_checkout_status(pb::GetCheckoutStatusRequest {
+            payment_id: "pay_no_such_checkout".into(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-TLS-013",
+        "GetCheckoutStatus without a client certificate is served (an unknown checkout is NOT_FOUND, not a refusal of the caller)",
+        status,
+        R::NotFound,
     );
     Ok(())
 }
