@@ -5,9 +5,9 @@ use ompp::conformance::{Profile, RoleUnderTest};
 
 use crate::case::Case;
 
+mod fields;
 mod flow_a;
 mod flow_b;
-mod fields;
 mod flow_c;
 mod link;
 mod registration;
