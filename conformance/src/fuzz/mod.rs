@@ -1,7 +1,7 @@
 //! Live-target fuzz mode: `ompp-conformance fuzz`.
 //!
-//! Layout: [`codec`] sends any bytes to any method, [`mutate`] makes the inputs, `seeds`
-//! provisions fixtures and the valid requests mutated from them, [`oracle`] judges answers,
+//! Layout: `codec` sends any bytes to any method, `mutate` makes the inputs, `seeds`
+//! provisions fixtures and the valid requests mutated from them, `oracle` judges answers,
 //! `conservation` checks money and health; this module runs the loop and writes the report.
 //!
 //! The fuzzer sends mutated protobuf encodings (and some purely random byte strings) to every
