@@ -45,6 +45,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: body!(registration_fields),
         },
         Case {
+            id: "oc.flow-b.issue-code-rules",
+            title: "payee code validity defaults and bounds, currency and reference rules, and the merchant's currencies",
+            role: OC,
+            profile: Some(ompp::conformance::Profile::FlowB),
+            requirements: &["OMPP-FLB-001", "OMPP-FLB-002", "OMPP-FLB-003"],
+            run: body!(issue_code_rules),
+        },
+        Case {
             id: "oc.idem.failed-request-leaves-key-unbound",
             title: "a request that fails does not bind its idempotency key; the corrected request under the same key succeeds and binds it",
             role: OC,
@@ -470,6 +478,141 @@ async fn scope_is_rpc_and_caller(target: &Target, checks: &Checks) -> Result<(),
         "another RegisterCustomer under the same key, from anyone, is a conflict",
         other,
         R::IdempotencyConflict,
+    );
+    Ok(())
+}
+
+async fn issue_code_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut merchant = target.merchant(checks).await?;
+    let dynamic = |cents: i64| pb::IssuePayeeCodeRequest {
+        merchant_id: target.merchant_id.clone(),
+        amount: Some(money(cents)),
+        currency: String::new(),
+        merchant_reference: "rules".into(),
+        expires_in: None,
+        idempotency_key: target.key("code-rules"),
+    };
+    let fixed = || pb::IssuePayeeCodeRequest {
+        amount: None,
+        currency: CURRENCY.into(),
+        ..dynamic(100)
+    };
+    let secs = |seconds: i64| Some(prost_types::Duration { seconds, nanos: 0 });
+    let rows: Vec<(&str, &str, &str, pb::IssuePayeeCodeRequest)> = vec![
+        (
+            "OMPP-FLB-001",
+            "a dynamic code valid for more than a day",
+            "expires_in.seconds",
+            pb::IssuePayeeCodeRequest {
+                expires_in: secs(86_401),
+                ..dynamic(100)
+            },
+        ),
+        (
+            "OMPP-FLB-001",
+            "a static code valid for less than an hour",
+            "expires_in.seconds",
+            pb::IssuePayeeCodeRequest {
+                expires_in: secs(3_599),
+                ..fixed()
+            },
+        ),
+        (
+            "OMPP-FLB-002",
+            "a static code without a currency",
+            "currency",
+            pb::IssuePayeeCodeRequest {
+                currency: String::new(),
+                ..fixed()
+            },
+        ),
+        (
+            "OMPP-FLB-002",
+            "a dynamic code whose currency differs from its amount's",
+            "currency",
+            pb::IssuePayeeCodeRequest {
+                currency: "USD".into(),
+                ..dynamic(100)
+            },
+        ),
+        (
+            "OMPP-FLB-002",
+            "a reference of 26 characters",
+            "merchant_reference",
+            pb::IssuePayeeCodeRequest {
+                merchant_reference: "r".repeat(26),
+                ..dynamic(100)
+            },
+        ),
+        (
+            "OMPP-FLB-002",
+            "a reference outside the EMVCo ans set",
+            "merchant_reference",
+            pb::IssuePayeeCodeRequest {
+                merchant_reference: "caf\u{e9}".into(),
+                ..dynamic(100)
+            },
+        ),
+    ];
+    for (requirement, description, field, request) in rows {
+        expect_field(
+            checks,
+            requirement,
+            description,
+            field,
+            merchant.issue_payee_code(request),
+        )
+        .await;
+    }
+    // Defaults: 300 s for a dynamic code, 30 days for a static one (whole seconds).
+    for (request, seconds, kind) in [
+        (dynamic(100), 300, "dynamic"),
+        (fixed(), 2_592_000, "static"),
+    ] {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let issued = checks.succeeds(
+            "OMPP-FLB-001",
+            format!("a {kind} code without expires_in is issued"),
+            merchant.issue_payee_code(request).await,
+        )?;
+        let after = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let expires = issued
+            .expires_at
+            .map_or(0, |t| u64::try_from(t.seconds).unwrap_or(0));
+        checks.record(
+            "OMPP-FLB-001",
+            format!("a {kind} code without expires_in is valid for {seconds} s"),
+            format!(
+                "expires_at within [{}, {}]",
+                before + seconds - 1,
+                after + seconds + 1
+            ),
+            format!("expires_at {expires}"),
+            (before + seconds - 1..=after + seconds + 1).contains(&expires),
+        );
+    }
+    let foreign = merchant
+        .issue_payee_code(pb::IssuePayeeCodeRequest {
+            currency: "JPY".into(),
+            ..fixed()
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLB-003",
+        "a static code in a currency the merchant has no wallet in fails with CURRENCY_MISMATCH",
+        foreign,
+        R::CurrencyMismatch,
+    );
+    let huge = merchant.issue_payee_code(dynamic(10_000_000_000_000)).await;
+    checks.reason(
+        "OMPP-FLB-003",
+        "a dynamic amount that does not fit tag 54 fails with AMOUNT_LIMIT_EXCEEDED",
+        huge,
+        R::AmountLimitExceeded,
     );
     Ok(())
 }
