@@ -184,8 +184,9 @@ pub fn normalize(text: &str) -> String {
                 .last()
                 .unwrap_or(word_end);
             let digits = chars[hex_start..word_end].iter().all(char::is_ascii_digit);
+            // A prefixed id (`Q…`) is hex even when its digits happen to be all decimal.
             if word_end - hex_start >= 10
-                && !digits
+                && (!digits || hex_start > i)
                 && !(c == 'o' && chars.get(i + 1) == Some(&'c'))
             {
                 out.extend(&chars[i..hex_start]);
@@ -276,9 +277,9 @@ mod tests {
     fn normalize_replaces_what_varies_and_keeps_the_rest() {
         assert_eq!(
             normalize(
-                r#"Payment { payment_id: "pay_212c09647fc92f84fd66ce8d6b97d61f", merchant_id: "M-1042", code_id: "Q6b138c6f9cc9bca96f", minor_units: 4990, created_at: Some(Timestamp { seconds: 1795563709, nanos: 445000000 }), merchant_reference: "ocaabd38ea00-order-125", phone: "+49•••••123", expires_in: 120, payload: "0002\"01", certificate_der: <617 bytes>, attempts_left: 2 }"#
+                r#"Payment { payment_id: "pay_212c09647fc92f84fd66ce8d6b97d61f", merchant_id: "M-1042", code_id: "Q6b138c6f9cc9bca96f", other_code_id: "Q809844377596272824", minor_units: 4990, created_at: Some(Timestamp { seconds: 1795563709, nanos: 445000000 }), merchant_reference: "ocaabd38ea00-order-125", phone: "+49•••••123", expires_in: 120, payload: "0002\"01", certificate_der: <617 bytes>, attempts_left: 2 }"#
             ),
-            r#"Payment { payment_id: "pay_[hex]", merchant_id: "M-[n]", code_id: "Q[hex]", minor_units: 4990, created_at: Some(Timestamp { seconds: [n], nanos: [n] }), merchant_reference: "oc[hex]-order-[n]", phone: "+49•••••[n]", expires_in: 120, payload: <payload>, certificate_der: <bytes>, attempts_left: 2 }"#
+            r#"Payment { payment_id: "pay_[hex]", merchant_id: "M-[n]", code_id: "Q[hex]", other_code_id: "Q[hex]", minor_units: 4990, created_at: Some(Timestamp { seconds: [n], nanos: [n] }), merchant_reference: "oc[hex]-order-[n]", phone: "+49•••••[n]", expires_in: 120, payload: <payload>, certificate_der: <bytes>, attempts_left: 2 }"#
         );
     }
 }
