@@ -54,6 +54,14 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-FLB-004", "OMPP-CODE-003", "OMPP-FLB-009"],
             run: body!(tampered_code),
         },
+        Case {
+            id: "oc.flow-b.wrong-password-and-cancelled-code",
+            title: "a wrong password on a dynamic code counts against its payment; once the merchant cancels it, preview and payment fail with CANCELLED_BY_MERCHANT",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &["OMPP-FLB-010", "OMPP-FLB-011"],
+            run: body!(wrong_password_and_cancelled_code),
+        },
     ]
 }
 
@@ -327,6 +335,86 @@ async fn preview(target: &Target, checks: &Checks) -> Result<(), Abort> {
         "a non-empty merchant_name",
         format!("{:?}", shown.merchant_name),
         !shown.merchant_name.is_empty(),
+    );
+    Ok(())
+}
+
+async fn wrong_password_and_cancelled_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 5_000).await?;
+    let code = issue(target, checks, Some(700)).await?;
+    let wrong = ana
+        .device
+        .submit_payee_code(pb::SubmitPayeeCodeRequest {
+            payload: code.payload.clone(),
+            amount: Some(money(700)),
+            password: format!("{PASSWORD} but wrong"),
+            idempotency_key: target.key("code-wrong"),
+        })
+        .await;
+    if let Some(error) = checks.reason(
+        "OMPP-FLB-010",
+        "a wrong password fails with CREDENTIALS_REJECTED",
+        wrong,
+        R::CredentialsRejected,
+    ) {
+        checks.equal(
+            "OMPP-FLB-010",
+            "it says two attempts are left",
+            Some("2"),
+            error.metadata.get("attempts_left").map(String::as_str),
+        );
+    }
+    let mut merchant = target.merchant(checks).await?;
+    let payment = checks.setup_call(
+        "GetPayment",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: code.payment_id.clone(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-FLB-010",
+        "the code's payment has two attempts left",
+        Some(2),
+        payment.payment.map(|p| p.attempts_left),
+    );
+    checks.succeeds(
+        "OMPP-FLB-011",
+        "the merchant cancels the code's payment",
+        merchant
+            .cancel_payment(pb::CancelPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: code.payment_id.clone(),
+            })
+            .await,
+    )?;
+    let preview = ana
+        .device
+        .preview_payee_code(pb::PreviewPayeeCodeRequest {
+            payload: code.payload.clone(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLB-011",
+        "PreviewPayeeCode of the cancelled code fails with CANCELLED_BY_MERCHANT",
+        preview,
+        R::CancelledByMerchant,
+    );
+    let submit = pay(&mut ana, &code.payload, 700, &target.key("code-cancelled")).await;
+    checks.reason(
+        "OMPP-FLB-011",
+        "SubmitPayeeCode of the cancelled code fails with CANCELLED_BY_MERCHANT",
+        submit,
+        R::CancelledByMerchant,
+    );
+    let balance = ana.balance(checks).await?;
+    checks.equal(
+        "OMPP-FLB-011",
+        "the payer's wallet is untouched",
+        5_000,
+        balance,
     );
     Ok(())
 }
