@@ -59,7 +59,7 @@ pub(super) fn cases() -> Vec<Case> {
             title: "a wrong password on a dynamic code counts against its payment; once the merchant cancels it, preview and payment fail with CANCELLED_BY_MERCHANT",
             role: OC,
             profile: Some(Profile::FlowB),
-            requirements: &["OMPP-FLB-010", "OMPP-FLB-011"],
+            requirements: &["OMPP-FLB-004", "OMPP-FLB-010", "OMPP-FLB-011"],
             run: body!(wrong_password_and_cancelled_code),
         },
     ]
