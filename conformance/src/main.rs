@@ -216,15 +216,9 @@ fn main() -> ExitCode {
                 report_dir,
                 concurrency,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runner::runtime() {
                 Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("ompp-conformance: {error}");
-                    return ExitCode::from(2);
-                }
+                Err(status) => return status,
             };
             match runtime.block_on(runner::run(&options)) {
                 Err(error) => {

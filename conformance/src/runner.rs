@@ -45,6 +45,17 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// The async runtime of a command; `Err` is the exit status 2 after the reason is printed.
+pub fn runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            eprintln!("ompp-conformance: cannot start the async runtime: {error}");
+            std::process::ExitCode::from(2)
+        })
+}
+
 /// Whether `id` matches `glob`, where `*` is any run of characters and `?` one character.
 pub fn glob_match(glob: &str, id: &str) -> bool {
     fn go(g: &[char], s: &[char]) -> bool {

@@ -283,15 +283,7 @@ async fn tampered_code(target: &Target, checks: &Checks) -> Result<(), Abort> {
         balance,
     );
     let mut merchant = target.merchant(checks).await?;
-    let got = checks.setup_call(
-        "GetPayment",
-        merchant
-            .get_payment(pb::GetPaymentRequest {
-                merchant_id: target.merchant_id.clone(),
-                payment_id: code.payment_id.clone(),
-            })
-            .await,
-    )?;
+    let got = merchant_view(target, checks, &mut merchant, &code.payment_id).await?;
     checks.equal(
         "OMPP-FLB-009",
         "the code's payment stays PENDING_CUSTOMER",
@@ -365,15 +357,7 @@ async fn wrong_password_and_cancelled_code(target: &Target, checks: &Checks) -> 
         );
     }
     let mut merchant = target.merchant(checks).await?;
-    let payment = checks.setup_call(
-        "GetPayment",
-        merchant
-            .get_payment(pb::GetPaymentRequest {
-                merchant_id: target.merchant_id.clone(),
-                payment_id: code.payment_id.clone(),
-            })
-            .await,
-    )?;
+    let payment = merchant_view(target, checks, &mut merchant, &code.payment_id).await?;
     checks.equal(
         "OMPP-FLB-010",
         "the code's payment has two attempts left",
@@ -417,4 +401,24 @@ async fn wrong_password_and_cancelled_code(target: &Target, checks: &Checks) -> 
         balance,
     );
     Ok(())
+}
+
+/// The merchant's view of a payment (GetPayment), a step the case needs but does not judge.
+async fn merchant_view(
+    target: &Target,
+    checks: &Checks,
+    merchant: &mut ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient<
+        tonic::transport::Channel,
+    >,
+    payment_id: &str,
+) -> Result<pb::GetPaymentResponse, Abort> {
+    checks.setup_call(
+        "GetPayment",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: payment_id.to_owned(),
+            })
+            .await,
+    )
 }

@@ -649,15 +649,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The `fuzz` subcommand: fuzzes (or, with `replay`, sends one saved input to the method
 /// path) and prints the summary. Exit status: 0 no failure, 1 failures, 2 could not run.
 pub fn command(options: &FuzzOptions, replay_input: Option<(&Path, &str)>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runner::runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ompp-conformance: {error}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
     if let Some((file, path)) = replay_input {
         let input = match std::fs::read(file) {
