@@ -46,7 +46,247 @@ pub(super) fn cases() -> Vec<Case> {
             ],
             run: body!(wrong_code_then_right),
         },
+        Case {
+            id: "oc.flow-c.gateway-rules",
+            title: "the payment page's rules: masked phone, session token, malformed codes, the code never echoed, expiry bounds, no bank account, a cancelled checkout",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &[
+                "OMPP-FLC-004",
+                "OMPP-FLC-007",
+                "OMPP-GW-002",
+                "OMPP-GW-003",
+                "OMPP-AUTH-001",
+                "OMPP-AUTH-012",
+                "OMPP-FLC-001",
+                "OMPP-FLC-006",
+                "OMPP-FLC-009",
+            ],
+            run: body!(gateway_rules),
+        },
     ]
+}
+
+fn checkout_request(
+    target: &Target,
+    cents: i64,
+    expires_in: Option<i64>,
+) -> pb::OpenCheckoutRequest {
+    pb::OpenCheckoutRequest {
+        merchant_id: target.merchant_id.clone(),
+        amount: Some(money(cents)),
+        merchant_reference: target.key("order"),
+        items: vec![],
+        expires_in: expires_in.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+        idempotency_key: target.key("checkout"),
+    }
+}
+
+async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let started = start(target, checks, "OMPP-FLC-004", 2_500).await?;
+    let mut gateway = target.gateway(checks).await?;
+    let view = checks
+        .succeeds(
+            "OMPP-GW-002",
+            "GetCheckoutStatus in the code step",
+            gateway
+                .get_checkout_status(pb::GetCheckoutStatusRequest {
+                    payment_id: started.payment_id.clone(),
+                })
+                .await,
+        )?
+        .checkout
+        .unwrap_or_default();
+    // OMPP-GW-002: `+`, at most two leading digits, `*` for the hidden ones, the last two.
+    let masked = view.masked_phone_number.clone();
+    let digits: Vec<char> = started.phone.chars().skip(1).collect();
+    let shown_ok = masked.len() == started.phone.len()
+        && masked.starts_with('+')
+        && masked.ends_with(&started.phone[started.phone.len() - 2..])
+        && masked
+            .chars()
+            .skip(1)
+            .zip(&digits)
+            .enumerate()
+            .all(|(i, (m, d))| m == '*' || (m == *d && (i < 2 || i >= digits.len() - 2)));
+    checks.record(
+        "OMPP-GW-002",
+        "the masked phone number shows +, at most two leading and the last two digits",
+        "e.g. +49*******89 for the registered number",
+        masked.clone(),
+        shown_ok,
+    );
+    let rendered = format!("{view:?}");
+    checks.record(
+        "OMPP-GW-002",
+        "the view holds neither the customer id nor the full phone number",
+        "neither",
+        if rendered.contains(&started.customer_id) || rendered.contains(&started.phone) {
+            "present"
+        } else {
+            "neither"
+        },
+        !rendered.contains(&started.customer_id) && !rendered.contains(&started.phone),
+    );
+    checks.record(
+        "OMPP-AUTH-012",
+        "the authorization code appears in no gateway answer",
+        "absent",
+        if rendered.contains(&started.code) {
+            "present"
+        } else {
+            "absent"
+        },
+        !started.code.is_empty() && !rendered.contains(&started.code),
+    );
+    let token = &started.session_token;
+    let token_ok = (32..=128).contains(&token.len())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    checks.record(
+        "OMPP-GW-003",
+        "the session token is 32 to 128 base64url characters",
+        "32..=128 of A-Z a-z 0-9 - _",
+        format!("{} characters", token.len()),
+        token_ok,
+    );
+    let short = submit_code(target, checks, &started, "12345").await?;
+    if let Some(error) = checks.reason(
+        "OMPP-AUTH-001",
+        "a 5-digit code fails with INVALID_FIELD",
+        short,
+        R::InvalidField,
+    ) {
+        checks.equal(
+            "OMPP-AUTH-001",
+            "the error names authorization_code",
+            Some("authorization_code"),
+            error.metadata.get("field").map(String::as_str),
+        );
+    }
+    let after = checks.setup_call(
+        "GetCheckoutStatus",
+        gateway
+            .get_checkout_status(pb::GetCheckoutStatusRequest {
+                payment_id: started.payment_id.clone(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-AUTH-001",
+        "the malformed code consumed no attempt",
+        Some(5),
+        after.checkout.map(|c| c.code_attempts_left),
+    );
+    let right = submit_code(target, checks, &started, &started.code.clone()).await?;
+    settled(
+        checks,
+        checks.succeeds("OMPP-FLC-004", "the right code settles", right)?,
+    );
+
+    let mut merchant = target.merchant(checks).await?;
+    for (seconds, description) in [(59, "59 s"), (3_601, "3,601 s")] {
+        let result = merchant
+            .open_checkout(checkout_request(target, 100, Some(seconds)))
+            .await;
+        if let Some(error) = checks.reason(
+            "OMPP-FLC-001",
+            format!("a checkout expiring in {description} fails with INVALID_FIELD"),
+            result,
+            R::InvalidField,
+        ) {
+            checks.equal(
+                "OMPP-FLC-001",
+                format!("{description}: the error names expires_in.seconds"),
+                Some("expires_in.seconds"),
+                error.metadata.get("field").map(String::as_str),
+            );
+        }
+    }
+    let opened = checks
+        .succeeds(
+            "OMPP-FLC-001",
+            "a checkout without expires_in opens",
+            merchant
+                .open_checkout(checkout_request(target, 100, None))
+                .await,
+        )?
+        .payment
+        .unwrap_or_default();
+    let lifetime = match (&opened.created_at, &opened.expires_at) {
+        (Some(created), Some(expires)) => Some(expires.seconds - created.seconds),
+        _ => None,
+    };
+    checks.equal(
+        "OMPP-FLC-001",
+        "it expires 900 s after it was opened",
+        Some(900),
+        lifetime,
+    );
+    // A customer with a wallet but no bank account.
+    let (_, phone) = target.register(checks, true, None).await?;
+    let unbanked = checks
+        .setup_call(
+            "OpenCheckout",
+            merchant
+                .open_checkout(checkout_request(target, 100, None))
+                .await,
+        )?
+        .payment
+        .unwrap_or_default();
+    let refused = gateway
+        .submit_password(pb::SubmitPasswordRequest {
+            payment_id: unbanked.payment_id.clone(),
+            phone_number: phone,
+            password: PASSWORD.into(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLC-006",
+        "the right password of a customer without a bank account fails with UNKNOWN_ACCOUNT",
+        refused,
+        R::UnknownAccount,
+    );
+    let unchanged = checks.setup_call(
+        "GetCheckoutStatus",
+        gateway
+            .get_checkout_status(pb::GetCheckoutStatusRequest {
+                payment_id: unbanked.payment_id.clone(),
+            })
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-FLC-006",
+        "the checkout stays in the password step",
+        "PASSWORD".to_owned(),
+        step_name(unchanged.checkout.map_or(0, |c| c.step)),
+    );
+    checks.succeeds(
+        "OMPP-FLC-009",
+        "the merchant cancels the checkout",
+        merchant
+            .cancel_payment(pb::CancelPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: unbanked.payment_id.clone(),
+            })
+            .await,
+    )?;
+    let (_, phone) = target.register(checks, true, None).await?;
+    let cancelled = gateway
+        .submit_password(pb::SubmitPasswordRequest {
+            payment_id: unbanked.payment_id.clone(),
+            phone_number: phone,
+            password: PASSWORD.into(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLC-009",
+        "SubmitPassword on a cancelled checkout fails with CANCELLED_BY_MERCHANT",
+        cancelled,
+        R::CancelledByMerchant,
+    );
+    Ok(())
 }
 
 fn step_name(step: i32) -> String {
@@ -65,6 +305,7 @@ fn status_name(status: i32) -> String {
 struct Started {
     payment_id: String,
     customer_id: String,
+    phone: String,
     session_token: String,
     code: String,
     sms: String,
@@ -143,6 +384,7 @@ async fn start(
     Ok(Started {
         payment_id,
         customer_id,
+        phone,
         session_token: sent.session_token,
         code: code_in(&sms),
         sms,
