@@ -5,6 +5,7 @@ use ompp::conformance::{Profile, RoleUnderTest};
 
 use crate::case::Case;
 
+mod code_format;
 mod fields;
 mod flow_a;
 mod flow_b;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(flow_c::cases());
     cases.extend(link::cases());
     cases.extend(fields::cases());
+    cases.extend(code_format::cases());
     cases
 }
 
