@@ -62,6 +62,20 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-FLB-004", "OMPP-FLB-010", "OMPP-FLB-011"],
             run: body!(wrong_password_and_cancelled_code),
         },
+        Case {
+            id: "oc.ledger.balance-and-history",
+            title: "the wallet balance is the sum of its transfers, the history lists each once, newest first, across pages, and an uncovered payment books nothing",
+            role: OC,
+            profile: Some(Profile::FlowB),
+            requirements: &[
+                "OMPP-FLB-004",
+                "OMPP-FLB-007",
+                "OMPP-LEDGER-003",
+                "OMPP-LEDGER-008",
+                "OMPP-LEDGER-009",
+            ],
+            run: body!(balance_and_history),
+        },
     ]
 }
 
@@ -421,4 +435,88 @@ async fn merchant_view(
             })
             .await,
     )
+}
+
+async fn balance_and_history(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 1_000).await?;
+    checks.setup_call(
+        "a second TopUpWallet",
+        ana.device
+            .top_up_wallet(pb::TopUpWalletRequest {
+                amount: Some(money(500)),
+                password: PASSWORD.into(),
+                idempotency_key: target.key("topup-2"),
+            })
+            .await,
+    )?;
+    let code = issue(target, checks, None).await?;
+    let paid = checks.succeeds(
+        "OMPP-FLB-007",
+        "a payment of 3.00 with the static code",
+        pay(&mut ana, &code.payload, 300, &target.key("history-pay")).await,
+    )?;
+    settled(checks, "the payment settles", &paid);
+    let uncovered = pay(&mut ana, &code.payload, 5_000, &target.key("history-big")).await;
+    checks.reason(
+        "OMPP-LEDGER-003",
+        "a payment the wallet cannot cover fails with INSUFFICIENT_FUNDS",
+        uncovered,
+        R::InsufficientFunds,
+    );
+    let balance = ana.balance(checks).await?;
+    checks.equal(
+        "OMPP-LEDGER-008",
+        "the balance is the sum of the booked transfers (10.00 + 5.00 - 3.00), the refused one not among them",
+        1_200,
+        balance,
+    );
+    let mut entries = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..5 {
+        let page = checks.succeeds(
+            "OMPP-LEDGER-009",
+            "ListWalletHistory, two entries a page",
+            ana.device
+                .list_wallet_history(pb::ListWalletHistoryRequest {
+                    currency: CURRENCY.into(),
+                    page_size: 2,
+                    page_token: page_token.clone(),
+                })
+                .await,
+        )?;
+        entries.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let deltas: Vec<i64> = entries
+        .iter()
+        .map(|e| e.delta.as_ref().map_or(0, |m| m.minor_units))
+        .collect();
+    checks.equal(
+        "OMPP-LEDGER-009",
+        "every transfer exactly once, newest first",
+        vec![-300, 500, 1_000],
+        deltas,
+    );
+    let afters: Vec<i64> = entries
+        .iter()
+        .map(|e| e.balance_after.as_ref().map_or(0, |m| m.minor_units))
+        .collect();
+    checks.equal(
+        "OMPP-LEDGER-009",
+        "each entry's balance after it",
+        vec![1_200, 1_500, 1_000],
+        afters,
+    );
+    let ids: std::collections::BTreeSet<_> =
+        entries.iter().map(|e| e.transfer_id.clone()).collect();
+    checks.equal(
+        "OMPP-LEDGER-009",
+        "three distinct transfer ids",
+        3,
+        ids.len(),
+    );
+    Ok(())
 }
