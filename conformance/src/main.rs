@@ -134,7 +134,14 @@ fn list(json: bool) -> ExitCode {
 fn coverage(json: bool, check: bool) -> ExitCode {
     use ompp_conformance::coverage;
     let catalogue = cases::all();
-    let rows = coverage::rows(&catalogue);
+    let self_checks = match coverage::parse_self_checks(coverage::SELF_CHECKS) {
+        Ok(checks) => checks,
+        Err(error) => {
+            eprintln!("ompp-conformance: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let rows = coverage::rows(&catalogue, &self_checks);
     if json {
         match serde_json::to_string_pretty(&rows) {
             Ok(text) => println!("{text}"),
@@ -147,6 +154,13 @@ fn coverage(json: bool, check: bool) -> ExitCode {
         for row in &rows {
             let cases = if row.audit {
                 "(audit: checked by inspection, no case)".to_owned()
+            } else if row.withdrawn {
+                "(withdrawn)".to_owned()
+            } else if !row.self_checks.is_empty() && row.cases.is_empty() {
+                format!(
+                    "(no system under test; checked by {})",
+                    row.self_checks.join(", ")
+                )
             } else if row.cases.is_empty() {
                 "-".to_owned()
             } else {
@@ -156,18 +170,32 @@ fn coverage(json: bool, check: bool) -> ExitCode {
         }
         let must: Vec<_> = rows
             .iter()
-            .filter(|r| r.level == ompp::requirements::Level::Must && !r.audit)
+            .filter(|r| r.level == ompp::requirements::Level::Must && !r.audit && !r.withdrawn)
             .collect();
         let covered = must.iter().filter(|r| !r.cases.is_empty()).count();
+        let self_checked = must
+            .iter()
+            .filter(|r| r.cases.is_empty() && !r.self_checks.is_empty())
+            .count();
         println!(
-            "\n{covered} of {} non-audit MUST requirements have a case; {} cases",
+            "\n{covered} of {} non-audit MUST requirements have a case, {self_checked} more have \
+             no system under test and are checked by the project's own tests; {} cases",
             must.len(),
             catalogue.len()
         );
     }
     if check {
-        let problems =
-            coverage::problems(&catalogue, &coverage::parse_list(coverage::UNCOVERED_MUST));
+        let mut problems = coverage::problems(
+            &catalogue,
+            &self_checks,
+            &coverage::parse_list(coverage::UNCOVERED_MUST),
+        );
+        // The named tests can only be looked up in a source tree (CI); a suite binary on its
+        // own checks the table's ids and subjects only.
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if root.join(".ci/run").is_file() {
+            problems.extend(coverage::self_check_problems(&self_checks, root));
+        }
         for problem in &problems {
             eprintln!("coverage: {problem}");
         }

@@ -394,11 +394,11 @@ pub fn summarize(cases: &[CaseResult]) -> Summary {
 }
 
 /// How many of the requirements the suite must check (`MUST`, not *(audit)*) its cases check
-/// (OMPP-CONF-002), for the role this version certifies.
+/// (OMPP-CONF-016), for the role this version certifies.
 pub fn coverage_note(catalogue: &[Case]) -> String {
     let checkable: Vec<&str> = ompp::requirements::all()
         .iter()
-        .filter(|r| r.level == Level::Must && !r.statement.starts_with("*(audit)*"))
+        .filter(|r| crate::coverage::must_check(r))
         .map(|r| r.id.as_str())
         .collect();
     let checked = checkable

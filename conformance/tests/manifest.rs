@@ -142,6 +142,25 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
         .count();
     assert!(flow_c >= 2);
     assert_eq!(report.summary.unsupported as usize, flow_c);
+    // No secure-link material in the manifest: the firewall cases cannot run (OMPP-CONF-009).
+    let link: Vec<_> = report
+        .cases
+        .iter()
+        .filter(|c| c.id.starts_with("oc.link."))
+        .collect();
+    assert!(link.len() >= 5, "{link:?}");
+    assert!(
+        link.iter().all(|c| c.verdict == Verdict::Error),
+        "{link:#?}"
+    );
+    // Without enrollment tokens the merchant-enrollment case cannot run either.
+    let other_errors: Vec<&str> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Error && !c.id.starts_with("oc.link."))
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(other_errors, ["oc.reg.merchant-enrollment"], "{report:#?}");
     assert!(!report.conformant);
 
     // Declared as an expected failure: reported with the reason, still not conformant.

@@ -61,7 +61,7 @@ fn run_against_the_in_process_reference_passes_every_case() {
     assert!(report.conformant);
     assert_eq!(report.summary.passed as usize, report.cases.len());
     assert_eq!(report.protocol_version, ompp::PROTOCOL_VERSION);
-    // OMPP-CONF-002: every assertion names one of its case's requirements.
+    // OMPP-CONF-016: every assertion names one of its case's requirements.
     for case in &report.cases {
         assert_eq!(case.verdict, Verdict::Pass, "{}", case.id);
         assert!(!case.assertions.is_empty(), "{}", case.id);

@@ -115,6 +115,14 @@ pub(crate) fn write_all(root: &Path) -> io::Result<Vec<PathBuf>> {
         fs::write(&path, &file.content)?;
         written.push(file.path);
     }
+    let ledger_path = root.join(crate::ledger::PATH);
+    let ledger = fs::read_to_string(&ledger_path).unwrap_or_default();
+    let requirements = extract_requirements(root)?;
+    let updated = crate::ledger::appended(&ledger, requirements.iter().map(|r| r.id.as_str()));
+    if updated != ledger {
+        fs::write(&ledger_path, updated)?;
+        written.push(PathBuf::from(crate::ledger::PATH));
+    }
     Ok(written)
 }
 
@@ -195,6 +203,8 @@ pub(crate) fn check_all(root: &Path) -> io::Result<Vec<String>> {
     for (name, text) in chapters(root)? {
         cite(&format!("spec/{name}"), &text);
     }
+    let ledger = fs::read_to_string(root.join(crate::ledger::PATH)).unwrap_or_default();
+    problems.extend(crate::ledger::problems(&ledger, &defined));
     problems.sort();
     problems.dedup();
     Ok(problems)

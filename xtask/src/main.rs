@@ -11,6 +11,7 @@
 
 mod catalogue_md;
 mod generate;
+mod ledger;
 mod messages_md;
 mod requirements_md;
 

@@ -1,5 +1,5 @@
 //! The catalogue of cases. Every case names the requirement ids it decides, and every
-//! assertion names one of them (OMPP-CONF-002).
+//! assertion names one of them (OMPP-CONF-016).
 
 use ompp::conformance::{Profile, RoleUnderTest};
 
