@@ -223,11 +223,30 @@ impl Center {
             })
             .await
             .map_err(|s| format!("TopUpWallet {phone}: {s}"))?;
+        // The device's push stream, open for the whole run as on a phone; a reader task hands
+        // each pushed payment request to whichever flow A iteration waits for it.
+        let mut stream = device
+            .subscribe(pb::SubscribeRequest::default())
+            .await
+            .map_err(|s| format!("Subscribe {phone}: {s}"))?
+            .into_inner();
+        let (pushed, _) = tokio::sync::broadcast::channel(PUSH_BUFFER);
+        let sender = pushed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = stream.message().await {
+                if let Some(pb::subscribe_response::Event::PaymentRequest(request)) = message.event
+                {
+                    // No receiver: no flow A iteration is waiting (flow B runs); drop it.
+                    let _ = sender.send(request);
+                }
+            }
+        });
         Ok(Till {
             worker: i,
             merchant: self.merchant().await?,
             device,
             customer_id,
+            pushed,
         })
     }
 
@@ -301,11 +320,21 @@ pub(crate) struct Till {
     merchant: MerchantPaymentServiceClient<Channel>,
     device: DeviceServiceClient<Channel>,
     pub(crate) customer_id: String,
+    /// Payment requests pushed to the device (`Subscribe`), as they arrive.
+    pushed: tokio::sync::broadcast::Sender<pb::PushedPaymentRequest>,
 }
 
-/// Flow A once: the merchant creates a payment, the device confirms it; must end SETTLED.
-/// Returns the payment id.
+/// Pushed requests buffered per device for a waiting flow A iteration.
+const PUSH_BUFFER: usize = 64;
+/// How long a flow waits for a push or an outcome before it counts as failed.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Flow A once, end to end: the merchant creates a payment and watches it (`WatchPayment`);
+/// the device waits for the request on its push stream (`Subscribe`), confirms it with the
+/// amount it was shown and the password; the merchant's watch must then report SETTLED.
 pub(crate) async fn flow_a(mut till: Till, key: String) -> BenchResult<String> {
+    // Listen before creating, so the push cannot come before anyone waits for it.
+    let mut pushed = till.pushed.subscribe();
     let created = till
         .merchant
         .create_payment(pb::CreatePaymentRequest {
@@ -328,23 +357,59 @@ pub(crate) async fn flow_a(mut till: Till, key: String) -> BenchResult<String> {
         .payment
         .ok_or("CreatePayment: response without a payment")?
         .payment_id;
-    let confirmed = till
-        .device
+    let mut watch = till
+        .merchant
+        .watch_payment(pb::WatchPaymentRequest {
+            merchant_id: MERCHANT.into(),
+            payment_id: payment_id.clone(),
+        })
+        .await
+        .map_err(status_error("WatchPayment"))?
+        .into_inner();
+    let request = tokio::time::timeout(WAIT, async {
+        loop {
+            match pushed.recv().await {
+                Ok(request) if request.payment_id == payment_id => return Ok(request),
+                // Another payment's request (an earlier iteration's), or the buffer overran.
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err("Subscribe: the push stream ended".to_owned());
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("Subscribe: no push of {payment_id} within {WAIT:?}"))??;
+    till.device
         .confirm_payment(pb::ConfirmPaymentRequest {
             payment_id: payment_id.clone(),
-            amount: Some(eur(PAYMENT_CENTS)),
+            amount: request.amount,
             password: PASSWORD.into(),
         })
         .await
-        .map_err(status_error("ConfirmPayment"))?
-        .into_inner();
-    if confirmed.status == pb::PaymentStatus::Settled as i32 {
-        Ok(payment_id)
-    } else {
-        Err(format!(
-            "ConfirmPayment: status {} instead of SETTLED",
-            confirmed.status
-        ))
+        .map_err(status_error("ConfirmPayment"))?;
+    loop {
+        let update = tokio::time::timeout(WAIT, watch.message())
+            .await
+            .map_err(|_| format!("WatchPayment: no outcome of {payment_id} within {WAIT:?}"))?
+            .map_err(status_error("WatchPayment"))?
+            .ok_or("WatchPayment: the stream ended before an outcome")?
+            .payment
+            .ok_or("WatchPayment: a message without a payment")?;
+        match pb::PaymentStatus::try_from(update.status) {
+            Ok(pb::PaymentStatus::Settled) => return Ok(payment_id),
+            Ok(
+                pb::PaymentStatus::Created
+                | pb::PaymentStatus::PendingCustomer
+                | pb::PaymentStatus::Confirmed,
+            ) => {}
+            _ => {
+                return Err(format!(
+                    "WatchPayment: status {} instead of SETTLED",
+                    update.status
+                ));
+            }
+        }
     }
 }
 
