@@ -192,13 +192,22 @@ fn run_against_the_in_process_bank_processor_and_sms_center_passes_every_case() 
         let failures: Vec<_> = report
             .cases
             .iter()
-            .flat_map(|c| c.assertions.iter().filter(|a| !a.passed).map(move |a| (&c.id, a)))
+            .flat_map(|c| {
+                c.assertions
+                    .iter()
+                    .filter(|a| !a.passed)
+                    .map(move |a| (&c.id, a))
+            })
             .collect();
         assert!(failures.is_empty(), "{flag}: {failures:#?}\n{stdout}");
         assert_eq!(output.status.code(), Some(0), "{flag}: {stdout}");
         assert_eq!(report.role, role);
         assert!(report.conformant, "{flag}");
-        assert!(report.cases.len() >= 7, "{flag}: {} cases", report.cases.len());
+        assert!(
+            report.cases.len() >= 7,
+            "{flag}: {} cases",
+            report.cases.len()
+        );
         for case in &report.cases {
             assert!(case.id.starts_with(prefix), "{flag}: {}", case.id);
             assert_eq!(case.role, role);
