@@ -99,7 +99,7 @@ pub struct SmsSupport {
 #[derive(Debug)]
 pub enum RoleSupport {
     /// A bank processor.
-    Bank(BankSupport),
+    Bank(Box<BankSupport>),
     /// An SMS center.
     Sms(SmsSupport),
 }
@@ -245,14 +245,14 @@ pub fn from_manifest(manifest: &Manifest, base: &Path) -> Result<Target, String>
                     .to_owned(),
             );
         }
-        RoleSupport::Bank(BankSupport {
+        RoleSupport::Bank(Box::new(BankSupport {
             url: endpoint(&manifest.endpoints.bank, "bank")?,
             network,
             payer,
             payee,
             unknown,
             ledger: tokio::sync::Mutex::new(()),
-        })
+        }))
     } else {
         RoleSupport::Sms(SmsSupport {
             url: endpoint(&manifest.endpoints.sms, "sms")?,
@@ -319,14 +319,14 @@ pub async fn start_in_process(
             currency: crate::target::CURRENCY.to_owned(),
         };
         (
-            RoleSupport::Bank(BankSupport {
+            RoleSupport::Bank(Box::new(BankSupport {
                 url: bank_url.clone(),
                 network,
                 payer: account("DEMO0001"),
                 payee: account("DEMO1042"),
                 unknown: account("NOSUCHACCOUNT1"),
                 ledger: tokio::sync::Mutex::new(()),
-            }),
+            })),
             Endpoints {
                 bank: Some(bank_url),
                 ..Endpoints::default()

@@ -171,66 +171,80 @@ async fn bank_processor_and_sms_center_certified_by_manifest() {
     // Invalid manifests and invocations: no case runs, exit status 2, a clear reason.
     let accounts_without_unknown =
         BANK_ACCOUNTS.replace("unknown = \"OMPPBANK/NOSUCHACCOUNT1\"\n", "");
-    let cases: [(&str, &str, &str, Option<&str>, &str, Option<&str>, &str); 6] = [
+    // (name, role, endpoints, network identity, extra, --role, why)
+    type Invalid<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a str);
+    let cases: [(Invalid<'_>, Option<&str>, &str); 6] = [
         (
-            "no-bank-endpoint",
-            "bank_processor",
-            "",
-            Some("network"),
-            BANK_ACCOUNTS,
+            (
+                "no-bank-endpoint",
+                "bank_processor",
+                "",
+                Some("network"),
+                BANK_ACCOUNTS,
+            ),
             None,
             "endpoints.bank is required",
         ),
         (
-            "no-identity",
-            "bank_processor",
-            &bank_endpoints,
-            None,
-            BANK_ACCOUNTS,
+            (
+                "no-identity",
+                "bank_processor",
+                &bank_endpoints,
+                None,
+                BANK_ACCOUNTS,
+            ),
             None,
             "tls.network is required",
         ),
         (
-            "no-unknown-account",
-            "bank_processor",
-            &bank_endpoints,
-            Some("network"),
-            &accounts_without_unknown,
+            (
+                "no-unknown-account",
+                "bank_processor",
+                &bank_endpoints,
+                Some("network"),
+                &accounts_without_unknown,
+            ),
             None,
             "fixtures.bank_accounts.unknown is required",
         ),
         (
-            "no-handset-endpoint",
-            "sms_center",
-            &format!("sms = \"https://localhost:{}\"\n", reference.sms_port),
-            Some("network"),
-            "",
+            (
+                "no-handset-endpoint",
+                "sms_center",
+                &format!("sms = \"https://localhost:{}\"\n", reference.sms_port),
+                Some("network"),
+                "",
+            ),
             None,
             "endpoints.handset is required",
         ),
         (
-            "no-sms-endpoint",
-            "sms_center",
-            &format!(
-                "handset = \"https://localhost:{}\"\n",
-                reference.handset_port
+            (
+                "no-sms-endpoint",
+                "sms_center",
+                &format!(
+                    "handset = \"https://localhost:{}\"\n",
+                    reference.handset_port
+                ),
+                Some("network"),
+                "",
             ),
-            Some("network"),
-            "",
             None,
             "endpoints.sms is required",
         ),
         (
-            "other-role",
-            "sms_center",
-            &sms_endpoints,
-            Some("network"),
-            "",
+            (
+                "other-role",
+                "sms_center",
+                &sms_endpoints,
+                Some("network"),
+                "",
+            ),
             Some("bank-processor"),
             "the manifest's role is sms_center",
         ),
     ];
-    for (name, role, endpoints, identity, extra, flag, why) in cases {
+    for ((name, role, endpoints, identity, extra), flag, why) in cases {
         let path = manifest(&reference, name, role, endpoints, identity, extra);
         let out = reference.dir.path().join(format!("{name}-report"));
         let output = run(&path, &out, flag).await;
