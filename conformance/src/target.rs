@@ -243,15 +243,19 @@ impl Target {
         trust_anchors_pem: String,
         endpoints: Endpoints,
     ) -> Self {
-        let empty = Credential {
-            cert_pem: String::new(),
-            key_pem: String::new(),
-        };
-        let mut target = Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = nanos ^ (u128::from(std::process::id()) << 20);
+        Self {
             network_url: String::new(),
             mobile_url: String::new(),
             trust_anchors_pem,
-            merchant: empty,
+            merchant: Credential {
+                cert_pem: String::new(),
+                key_pem: String::new(),
+            },
             merchant_id: String::new(),
             expired_merchant: None,
             checkout: None,
@@ -259,20 +263,11 @@ impl Target {
             enrollment_tokens: std::sync::Mutex::new(Vec::new()),
             profiles: Vec::new(),
             endpoints,
-            role: None,
-            run_tag: String::new(),
-            phone_seed: 0,
+            role: Some(support),
+            run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
+            phone_seed: u32::try_from(seed % 100_000).unwrap_or(0),
             counter: AtomicU32::new(0),
-        };
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let seed = nanos ^ (u128::from(std::process::id()) << 20);
-        target.run_tag = format!("oc{:010x}", seed % 0x100_0000_0000);
-        target.phone_seed = u32::try_from(seed % 100_000).unwrap_or(0);
-        target.role = Some(support);
-        target
+        }
     }
 
     /// Reads a manifest's endpoints and TLS material (paths relative to `base`).

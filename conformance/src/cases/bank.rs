@@ -38,7 +38,7 @@ pub(super) fn cases() -> Vec<Case> {
     vec![
         Case {
             id: "bp.fields.execute-transfer",
-            title: "malformed transfer ids, missing or malformed accounts, a transfer to the debited account itself, amounts not above zero and bad remittance text fail with INVALID_FIELD",
+            title: "malformed transfer ids, missing or malformed accounts, a transfer to the debited account itself, amounts not above zero and bad remittance text fail with INVALID_FIELD; the length bounds themselves are accepted",
             role: BP,
             profile: None,
             requirements: &["OMPP-BANK-001"],
@@ -501,6 +501,28 @@ async fn execute_transfer_fields(target: &Target, checks: &Checks) -> Result<(),
             answer,
             R::InvalidField,
         );
+    }
+    // The bounds themselves are valid: such a transfer is decided, not refused.
+    // Padded with zeros, which the transcript normalization folds with the run's counter.
+    let longest_id = format!("{}-", bank.id());
+    let longest_id = format!("{longest_id}{}", "0".repeat(64 - longest_id.len().min(64)));
+    let bounds = [
+        ("a transfer_id of 64 characters", base(longest_id)),
+        (
+            "remittance_info of 140 characters",
+            pb::ExecuteTransferRequest {
+                remittance_info: "r".repeat(140),
+                ..base(bank.id())
+            },
+        ),
+    ];
+    for (what, sent) in bounds {
+        let answer = bank.execute(sent).await;
+        let transfer = transfer_of(checks, REQ, &format!("ExecuteTransfer with {what}"), answer)?;
+        if transfer.status() == pb::BankTransferStatus::Completed {
+            bank.move_quietly(&payee, &payer, AMOUNT, "restoring the balances")
+                .await?;
+        }
     }
     Ok(())
 }
