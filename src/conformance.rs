@@ -50,8 +50,12 @@ pub struct Endpoints {
     pub mobile: Option<String>,
     /// Bank processor.
     pub bank: Option<String>,
-    /// SMS center.
+    /// SMS center, `SmsCenterService`.
     pub sms: Option<String>,
+    /// SMS center, `HandsetService` (the handset side), where the suite plays handsets when it
+    /// certifies an SMS center.
+    #[serde(default)]
+    pub handset: Option<String>,
     /// Network server, `NetworkLinkService` (the secure link), for the firewall cases
     /// (OMPP-CONF-009).
     #[serde(default)]

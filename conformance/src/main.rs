@@ -45,6 +45,11 @@ enum Command {
         /// The vendor manifest (TOML); without it the in-process reference is certified.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// The role certified without a manifest: operation-center (default), bank-processor
+        /// or sms-center (the reference of that role alone is started in-process and the suite
+        /// plays the network server). With a manifest, the manifest's `role` decides.
+        #[arg(long, value_parser = ompp_conformance::roles::parse_role)]
+        role: Option<ompp::conformance::RoleUnderTest>,
         /// Run only the cases whose id matches this glob (`*`, `?`); such a run is never
         /// conformant (OMPP-CONF-007).
         #[arg(long)]
@@ -119,7 +124,7 @@ fn list(json: bool) -> ExitCode {
             println!(
                 "{:<40} {:<16} {:<12} {:<6} {}\n{:<40} {}",
                 case.id,
-                "operation_center",
+                runner::role_name(case.role),
                 case.profile,
                 case.level.keyword(),
                 case.requirements.join(" "),
@@ -234,6 +239,7 @@ fn main() -> ExitCode {
         }
         Command::Run {
             manifest,
+            role,
             only,
             report_dir,
             concurrency,
@@ -248,7 +254,7 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(status) => return status,
             };
-            match runtime.block_on(runner::run(&options)) {
+            match runtime.block_on(runner::run_as(&options, role)) {
                 Err(error) => {
                     eprintln!("ompp-conformance: run not performed: {error}");
                     ExitCode::from(2)

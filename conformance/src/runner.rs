@@ -71,21 +71,18 @@ pub fn glob_match(glob: &str, id: &str) -> bool {
     go(&g, &s)
 }
 
-/// Reads and checks a manifest: a supported role, and expected failures that each carry a
-/// reason and match at least one case (OMPP-CONF-011).
+/// Reads and checks a manifest: expected failures that each carry a reason and match at least
+/// one case of the manifest's role (OMPP-CONF-011). The role's endpoints and identities are
+/// checked when the target is built.
 pub fn load_manifest(path: &Path) -> Result<Manifest, RunError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| RunError(format!("manifest {}: {e}", path.display())))?;
     let manifest: Manifest =
         toml::from_str(&text).map_err(|e| RunError(format!("manifest {}: {e}", path.display())))?;
-    if manifest.role != RoleUnderTest::OperationCenter {
-        return Err(RunError(format!(
-            "manifest {}: unsupported role in this version: {:?} (only operation_center is supported)",
-            path.display(),
-            manifest.role
-        )));
-    }
-    let all = cases::all();
+    let all: Vec<Case> = cases::all()
+        .into_iter()
+        .filter(|c| c.role == manifest.role)
+        .collect();
     for entry in &manifest.expected_failures {
         if entry.reason.trim().is_empty() {
             return Err(RunError(format!(
@@ -103,6 +100,7 @@ pub fn load_manifest(path: &Path) -> Result<Manifest, RunError> {
     Ok(manifest)
 }
 
+/// A role as the manifest and the report write it.
 pub fn role_name(role: RoleUnderTest) -> &'static str {
     match role {
         RoleUnderTest::OperationCenter => "operation_center",
@@ -228,7 +226,29 @@ pub fn conformant(cases: &[CaseResult], complete: bool) -> bool {
 /// Runs the suite and writes the report. `Err` means the run could not be performed and no
 /// case ran (exit status 2).
 pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
-    let catalogue = cases::all();
+    run_as(options, None).await
+}
+
+/// [`run`] for the role `role` (`ompp-conformance run --role`): without a manifest, the
+/// in-process reference of that role is certified; with one, the manifest's role must be the
+/// same. `None`: the manifest's role, or the operation center.
+pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result<Report, RunError> {
+    let manifest = options.manifest.as_deref().map(load_manifest).transpose()?;
+    let role = match (&manifest, role) {
+        (Some(manifest), Some(role)) if manifest.role != role => {
+            return Err(RunError(format!(
+                "--role {} but the manifest's role is {}",
+                role_name(role),
+                role_name(manifest.role)
+            )));
+        }
+        (Some(manifest), _) => manifest.role,
+        (None, role) => role.unwrap_or(RoleUnderTest::OperationCenter),
+    };
+    let catalogue: Vec<Case> = cases::all()
+        .into_iter()
+        .filter(|c| c.role == role)
+        .collect();
     let selected: Vec<Case> = catalogue
         .iter()
         .filter(|c| options.only.as_deref().is_none_or(|g| glob_match(g, c.id)))
@@ -236,20 +256,38 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         .collect();
     if selected.is_empty() {
         return Err(RunError(format!(
-            "--only {:?} matches no case",
-            options.only.as_deref().unwrap_or_default()
+            "--only {:?} matches no case of the role {}",
+            options.only.as_deref().unwrap_or_default(),
+            role_name(role)
         )));
     }
-    let manifest = options.manifest.as_deref().map(load_manifest).transpose()?;
     let started_at = now_rfc3339();
     let mut notes = Vec::new();
     let (reference, target) = match (&manifest, &options.manifest) {
         (Some(manifest), Some(path)) => {
             let base = path.parent().unwrap_or(Path::new("."));
-            (
-                None,
-                Target::from_manifest(manifest, base).map_err(RunError)?,
-            )
+            let target = if role == RoleUnderTest::OperationCenter {
+                Target::from_manifest(manifest, base)
+            } else {
+                crate::roles::from_manifest(manifest, base)
+            };
+            (None, target.map_err(RunError)?)
+        }
+        _ if role != RoleUnderTest::OperationCenter => {
+            let (reference, target) = crate::roles::start_in_process(role, |_| {})
+                .await
+                .map_err(RunError)?;
+            notes.push(format!(
+                "self-test: the system under test is the in-process reference {} alone; the \
+                 suite played the network server{}",
+                role_name(role),
+                if role == RoleUnderTest::SmsCenter {
+                    " and the handsets"
+                } else {
+                    ""
+                }
+            ));
+            (Some(reference), target)
         }
         _ => {
             let (reference, target) = InProcess::start().await.map_err(RunError)?;
@@ -270,7 +308,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         }
         return Err(error);
     }
-    notes.push(coverage_note(&catalogue));
+    notes.push(coverage_note(&cases::all()));
     let restricted = selected.len() != catalogue.len();
     if restricted {
         notes.push(format!(
@@ -289,7 +327,15 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     println!(
         "running {} cases against {} ({} at a time)",
         selected.len(),
-        target.network_url,
+        target.role.as_ref().map_or_else(
+            || target.network_url.clone(),
+            |role| role
+                .urls()
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         options.concurrency.max(1)
     );
     for case in &selected {
@@ -354,9 +400,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         protocol_version: ompp::PROTOCOL_VERSION.to_owned(),
         started_at,
         finished_at: now_rfc3339(),
-        role: manifest
-            .as_ref()
-            .map_or(RoleUnderTest::OperationCenter, |m| m.role),
+        role,
         profiles: target.profiles.clone(),
         endpoints: target.endpoints.clone(),
         summary,
@@ -440,6 +484,24 @@ fn print_line(progress: &mut (usize, usize), result: &CaseResult) {
     );
 }
 
+fn endpoint_list(endpoints: &ompp::conformance::Endpoints) -> String {
+    let listed: Vec<String> = [
+        ("network", &endpoints.network),
+        ("mobile", &endpoints.mobile),
+        ("bank", &endpoints.bank),
+        ("sms", &endpoints.sms),
+        ("handset", &endpoints.handset),
+    ]
+    .iter()
+    .filter_map(|(name, url)| url.as_ref().map(|url| format!("{name} {url}")))
+    .collect();
+    if listed.is_empty() {
+        "-".to_owned()
+    } else {
+        listed.join(", ")
+    }
+}
+
 fn profile_list(profiles: &[Profile]) -> String {
     profiles
         .iter()
@@ -454,15 +516,14 @@ pub fn summary_markdown(report: &Report) -> String {
     let mut md = format!(
         "# OMPP conformance report\n\n\
          - suite {} for {}; role {}; profiles: {}\n\
-         - endpoints: network {}, mobile {}\n\
+         - endpoints: {}\n\
          - started {}, finished {}\n\
          - **{}**: {}\n",
         report.suite_version,
         report.protocol_version,
         role_name(report.role),
         profile_list(&report.profiles),
-        report.endpoints.network.as_deref().unwrap_or("-"),
-        report.endpoints.mobile.as_deref().unwrap_or("-"),
+        endpoint_list(&report.endpoints),
         report.started_at,
         report.finished_at,
         if report.conformant {

@@ -138,6 +138,9 @@ pub struct Target {
     pub profiles: Vec<Profile>,
     /// The endpoints, as reported.
     pub endpoints: Endpoints,
+    /// What a bank processor or SMS center run needs ([`crate::roles`]); `None` for an
+    /// operation center.
+    pub role: Option<crate::roles::RoleSupport>,
     run_tag: String,
     phone_seed: u32,
     counter: AtomicU32,
@@ -226,10 +229,45 @@ impl Target {
             enrollment_tokens: std::sync::Mutex::new(Vec::new()),
             profiles,
             endpoints,
+            role: None,
             run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
             phone_seed: u32::try_from(seed % 100_000).unwrap_or(0),
             counter: AtomicU32::new(0),
         })
+    }
+
+    /// A target for a bank processor or SMS center under test ([`crate::roles`]): it has none
+    /// of an operation center's endpoints or identities, only `support`.
+    pub(crate) fn for_role(
+        support: crate::roles::RoleSupport,
+        trust_anchors_pem: String,
+        endpoints: Endpoints,
+    ) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = nanos ^ (u128::from(std::process::id()) << 20);
+        Self {
+            network_url: String::new(),
+            mobile_url: String::new(),
+            trust_anchors_pem,
+            merchant: Credential {
+                cert_pem: String::new(),
+                key_pem: String::new(),
+            },
+            merchant_id: String::new(),
+            expired_merchant: None,
+            checkout: None,
+            link: None,
+            enrollment_tokens: std::sync::Mutex::new(Vec::new()),
+            profiles: Vec::new(),
+            endpoints,
+            role: Some(support),
+            run_tag: format!("oc{:010x}", seed % 0x100_0000_0000),
+            phone_seed: u32::try_from(seed % 100_000).unwrap_or(0),
+            counter: AtomicU32::new(0),
+        }
     }
 
     /// Reads a manifest's endpoints and TLS material (paths relative to `base`).
@@ -332,8 +370,11 @@ impl Target {
 
     /// The addresses the suite must reach before it runs a case.
     pub fn addresses(&self) -> Vec<String> {
-        [&self.network_url, &self.mobile_url]
-            .iter()
+        let urls: Vec<&String> = match &self.role {
+            Some(role) => role.urls(),
+            None => vec![&self.network_url, &self.mobile_url],
+        };
+        urls.iter()
             .map(|url| {
                 url.trim_start_matches("https://")
                     .split('/')
@@ -587,6 +628,15 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// The reference `running` with its data in `dir` (the bank processor or SMS center
+    /// alone, [`crate::roles`]).
+    pub(crate) fn of(running: ompp_server::run::Running, dir: tempfile::TempDir) -> Self {
+        Self {
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
     /// Starts the whole reference (operation center, bank processor, SMS center) on loopback
     /// ports in a fresh temporary directory, and describes it as a [`Target`] whose TLS
     /// material comes from the reference's development PKI.

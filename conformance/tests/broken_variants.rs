@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ompp::conformance::RoleUnderTest;
 use ompp_conformance::case::Checks;
 use ompp_conformance::cases;
 use ompp_conformance::target::InProcess;
@@ -20,17 +21,26 @@ const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many cases run at once against one variant.
 const CONCURRENCY: usize = 4;
 
-/// Starts the reference with `defects`, runs every case, and returns the ids of the cases that
-/// failed with, for each, the first assertion that did not pass.
+/// Starts the reference with `defects`, runs every operation center case, and returns the ids
+/// of the cases that failed with, for each, the first assertion that did not pass.
 async fn failing_cases(defects: &[Defect]) -> Vec<(String, String)> {
+    failing_cases_of(RoleUnderTest::OperationCenter, defects).await
+}
+
+/// [`failing_cases`] for the cases of `role`, against the reference of that role (a bank
+/// processor or SMS center alone, or the whole operation center).
+async fn failing_cases_of(role: RoleUnderTest, defects: &[Defect]) -> Vec<(String, String)> {
     let defects = Defects::of(defects.iter().copied());
-    let (reference, target) = InProcess::start_with(|config| config.defects = defects)
-        .await
-        .unwrap();
+    let (reference, target) = if role == RoleUnderTest::OperationCenter {
+        InProcess::start_with(|config| config.defects = defects).await
+    } else {
+        ompp_conformance::roles::start_in_process(role, |config| config.defects = defects).await
+    }
+    .unwrap();
     let target = Arc::new(target);
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut running = JoinSet::new();
-    for case in cases::all() {
+    for case in cases::all().into_iter().filter(|c| c.role == role) {
         let (target, permits) = (target.clone(), permits.clone());
         running.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
@@ -66,7 +76,12 @@ async fn failing_cases(defects: &[Defect]) -> Vec<(String, String)> {
 
 /// Runs the suite against the variant with `defect` and asserts that exactly `expected` fail.
 async fn caught_by(defect: Defect, expected: &[&str]) {
-    let failed = failing_cases(&[defect]).await;
+    caught_in(RoleUnderTest::OperationCenter, defect, expected).await;
+}
+
+/// [`caught_by`] for the cases of `role` against the reference of that role.
+async fn caught_in(role: RoleUnderTest, defect: Defect, expected: &[&str]) {
+    let failed = failing_cases_of(role, &[defect]).await;
     for (id, why) in &failed {
         eprintln!("{defect:?} is caught by {id}: {why}");
     }
@@ -199,6 +214,50 @@ async fn reveal_unknown_phone_at_checkout() {
     caught_by(
         Defect::RevealUnknownPhone,
         &["oc.flow-c.credentials-rejected-alike"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_bank_processor_and_sms_center_no_defect_no_failure() {
+    for role in [RoleUnderTest::BankProcessor, RoleUnderTest::SmsCenter] {
+        let failed = failing_cases_of(role, &[]).await;
+        assert!(failed.is_empty(), "{role:?}: {failed:#?}");
+    }
+}
+
+/// The identical retry is booked again: the case that retries a completed transfer sees the
+/// balances move twice, and the one that retries a rejected transfer once the payer is funded
+/// sees it booked.
+#[tokio::test(flavor = "multi_thread")]
+async fn book_retried_transfer_again() {
+    caught_in(
+        RoleUnderTest::BankProcessor,
+        Defect::BookRetriedTransferAgain,
+        &[
+            "bp.transfer.rejection-is-final",
+            "bp.transfer.retry-returns-first-outcome",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_rejected_transfer() {
+    caught_in(
+        RoleUnderTest::BankProcessor,
+        Defect::RetryRejectedTransfer,
+        &["bp.transfer.rejection-is-final"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_replaced_handset() {
+    caught_in(
+        RoleUnderTest::SmsCenter,
+        Defect::KeepReplacedHandset,
+        &["sc.handset.re-register"],
     )
     .await;
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::process::Command;
 
-use ompp::conformance::{EvidenceIndex, Report, Transcript, Verdict};
+use ompp::conformance::{EvidenceIndex, Report, RoleUnderTest, Transcript, Verdict};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ompp-conformance");
 
@@ -19,7 +19,13 @@ fn list_json_ids_are_unique_and_name_known_requirements() {
     for case in &cases {
         let id = case["id"].as_str().unwrap();
         assert!(ids.insert(id.to_owned()), "duplicate id {id}");
-        assert_eq!(case["role"], "operation_center");
+        let prefix = match case["role"].as_str().unwrap() {
+            "operation_center" => "oc.",
+            "bank_processor" => "bp.",
+            "sms_center" => "sc.",
+            other => panic!("{id}: unknown role {other}"),
+        };
+        assert!(id.starts_with(prefix), "{id} of role {}", case["role"]);
         assert!(["MUST", "SHOULD"].contains(&case["level"].as_str().unwrap()));
         let requirements = case["requirements"].as_array().unwrap();
         assert!(!requirements.is_empty(), "{id}");
@@ -162,6 +168,71 @@ fn snapshot_transcripts(dir: &std::path::Path, report: &Report) {
             );
         }
     });
+}
+
+/// `run --role bank-processor|sms-center`: the reference of that role alone, with the suite
+/// playing the network server (and the handsets), passes every case of the role.
+#[test]
+fn run_against_the_in_process_bank_processor_and_sms_center_passes_every_case() {
+    for (flag, role, prefix) in [
+        ("bank-processor", RoleUnderTest::BankProcessor, "bp."),
+        ("sms-center", RoleUnderTest::SmsCenter, "sc."),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let report_dir = dir.path().join("report");
+        let output = Command::new(BIN)
+            .args(["run", "--role", flag, "--report-dir"])
+            .arg(&report_dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report: Report =
+            serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap())
+                .unwrap();
+        let failures: Vec<_> = report
+            .cases
+            .iter()
+            .flat_map(|c| {
+                c.assertions
+                    .iter()
+                    .filter(|a| !a.passed)
+                    .map(move |a| (&c.id, a))
+            })
+            .collect();
+        assert!(failures.is_empty(), "{flag}: {failures:#?}\n{stdout}");
+        assert_eq!(output.status.code(), Some(0), "{flag}: {stdout}");
+        assert_eq!(report.role, role);
+        assert!(report.conformant, "{flag}");
+        assert!(
+            report.cases.len() >= 7,
+            "{flag}: {} cases",
+            report.cases.len()
+        );
+        for case in &report.cases {
+            assert!(case.id.starts_with(prefix), "{flag}: {}", case.id);
+            assert_eq!(case.role, role);
+            assert_eq!(case.verdict, Verdict::Pass, "{}", case.id);
+            for assertion in &case.assertions {
+                assert!(
+                    case.requirements.contains(&assertion.requirement),
+                    "{}: assertion {:?} names {} outside the case's requirements",
+                    case.id,
+                    assertion.description,
+                    assertion.requirement
+                );
+            }
+        }
+        let summary = std::fs::read_to_string(report_dir.join("summary.md")).unwrap();
+        assert!(
+            summary.contains(runner_role_name(role)),
+            "{flag}: the summary states the role: {summary}"
+        );
+        check_evidence(&report_dir, &report);
+    }
+}
+
+fn runner_role_name(role: RoleUnderTest) -> &'static str {
+    ompp_conformance::runner::role_name(role)
 }
 
 #[test]

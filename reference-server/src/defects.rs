@@ -20,6 +20,9 @@
 //! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
 //! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
 //! | [`Defect::RevealUnknownPhone`] | `SubmitPassword` answers `UNKNOWN_CUSTOMER` for a phone number no customer holds (OMPP-FLC-005) | `oc.flow-c.credentials-rejected-alike` |
+//! | [`Defect::BookRetriedTransferAgain`] | the bank processor books an identical retried `ExecuteTransfer` again, while answering the recorded transfer (OMPP-BANK-003) | `bp.transfer.retry-returns-first-outcome`, `bp.transfer.rejection-is-final` |
+//! | [`Defect::RetryRejectedTransfer`] | the bank processor decides an identical retry of a `REJECTED` transfer anew, so it completes once the payer is funded (OMPP-BANK-005) | `bp.transfer.rejection-is-final` |
+//! | [`Defect::KeepReplacedHandset`] | the SMS center keeps the earlier handset of a number registered again: its token still works (OMPP-SMS-009) | `sc.handset.re-register` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
 //! it is enforced by `ompp::codec`, the codec of the generated services, before the
@@ -65,6 +68,14 @@ pub enum Defect {
     IgnorePayeeCodeCrc,
     /// `SubmitPassword` tells an unknown phone number from a wrong password.
     RevealUnknownPhone,
+    /// The bank processor books an identical retry of a recorded transfer again (under another
+    /// id), and answers the recorded transfer as if nothing happened.
+    BookRetriedTransferAgain,
+    /// The bank processor decides an identical retry of a rejected transfer anew, and answers
+    /// the new outcome under the transfer's id.
+    RetryRejectedTransfer,
+    /// A second `RegisterHandset` for a number adds a handset instead of replacing the first.
+    KeepReplacedHandset,
 }
 
 /// The defects a broken variant has (none by default).

@@ -273,6 +273,16 @@ pub async fn start(
     } else {
         None
     };
+    // Broken variants for the conformance suite's own tests (feature "defects").
+    #[cfg(feature = "defects")]
+    {
+        if let Some(bank) = &bank {
+            bank.faults.set_defects(config.defects.clone());
+        }
+        if let Some(sms) = &sms {
+            sms.faults.set_defects(config.defects.clone());
+        }
+    }
     let bank_url = bank.as_ref().map_or_else(
         || config.network.bank_url.clone(),
         |b| format!("https://localhost:{}", b.addr.port()),

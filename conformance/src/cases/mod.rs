@@ -5,6 +5,7 @@ use ompp::conformance::{Profile, RoleUnderTest};
 
 use crate::case::Case;
 
+mod bank;
 mod code_format;
 mod fields;
 mod flow_a;
@@ -13,6 +14,7 @@ mod flow_c;
 mod link;
 mod registration;
 mod security;
+mod sms;
 
 /// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
 macro_rules! body {
@@ -39,6 +41,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(link::cases());
     cases.extend(fields::cases());
     cases.extend(code_format::cases());
+    cases.extend(bank::cases());
+    cases.extend(sms::cases());
     cases
 }
 
@@ -72,7 +76,13 @@ mod tests {
         let mut seen = HashSet::new();
         for case in &cases {
             assert!(seen.insert(case.id), "duplicate case id {}", case.id);
-            assert!(case.id.starts_with("oc."), "{}", case.id);
+            let prefix = match case.role {
+                RoleUnderTest::OperationCenter => "oc.",
+                RoleUnderTest::BankProcessor => "bp.",
+                RoleUnderTest::SmsCenter => "sc.",
+                _ => "?",
+            };
+            assert!(case.id.starts_with(prefix), "{}", case.id);
             assert!(
                 !case.requirements.is_empty(),
                 "{} names no requirement",

@@ -113,6 +113,9 @@ struct FaultState {
     unavailable: AtomicBool,
     drops_left: AtomicU32,
     drop_hold_ms: AtomicU64,
+    /// Broken variant for the conformance suite's own tests (feature "defects").
+    #[cfg(feature = "defects")]
+    defects: std::sync::RwLock<crate::defects::Defects>,
 }
 
 /// Runtime fault injection, shared with tests: every field can be changed while the server runs.
@@ -150,6 +153,26 @@ impl BankFaults {
 
     fn latency(&self) -> Duration {
         Duration::from_millis(self.state.latency_ms.load(Ordering::SeqCst))
+    }
+
+    /// Switches the defects of a broken variant on (the conformance suite's own tests).
+    #[cfg(feature = "defects")]
+    pub fn set_defects(&self, defects: crate::defects::Defects) {
+        *self
+            .state
+            .defects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = defects;
+    }
+
+    /// Whether `defect` is switched on.
+    #[cfg(feature = "defects")]
+    pub(crate) fn defect(&self, defect: crate::defects::Defect) -> bool {
+        self.state
+            .defects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .has(defect)
     }
 
     fn is_unavailable(&self) -> bool {

@@ -86,6 +86,38 @@ impl BankHandler {
     }
 }
 
+impl BankHandler {
+    /// A retried transfer as a broken variant handles it: booked again under another id
+    /// ([`crate::defects::Defect::BookRetriedTransferAgain`]), or, when rejected, decided anew
+    /// ([`crate::defects::Defect::RetryRejectedTransfer`]).
+    #[cfg(feature = "defects")]
+    async fn broken_replay(
+        &self,
+        record: super::store::TransferRecord,
+    ) -> Result<super::store::TransferRecord, Status> {
+        use crate::defects::Defect;
+        let again = self.faults.defect(Defect::BookRetriedTransferAgain);
+        let rejected = matches!(record.decision, super::store::Decision::Rejected(_));
+        let redecide = rejected && self.faults.defect(Defect::RetryRejectedTransfer);
+        if !again && !redecide {
+            return Ok(record);
+        }
+        let mut copy = record.request.clone();
+        copy.transfer_id =
+            ompp::types::TransferId::parse(&crate::clock::random_id("dup-")).map_err(internal)?;
+        let store = self.store.clone();
+        let now = SystemClock.now();
+        let execution = blocking(move || store.execute(&copy, now).map_err(internal)).await?;
+        match execution {
+            Execution::Decided(mut decided) if redecide => {
+                decided.request.transfer_id = record.request.transfer_id.clone();
+                Ok(decided)
+            }
+            _ => Ok(record),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl BankProcessorService for BankHandler {
     async fn execute_transfer(
@@ -106,6 +138,9 @@ impl BankProcessorService for BankHandler {
             }
             Execution::Replayed(record) => {
                 tracing::info!(peer = %peer, transfer_id = %transfer_id, "bank transfer replayed");
+                // Broken variants for the conformance suite's own tests (feature "defects").
+                #[cfg(feature = "defects")]
+                let record = self.broken_replay(record).await?;
                 record
             }
             Execution::Conflict => {

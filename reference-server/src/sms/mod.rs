@@ -81,6 +81,9 @@ impl Default for SmsConfig {
 pub struct SmsFaults {
     unavailable: Arc<AtomicBool>,
     latency_ms: Arc<AtomicU64>,
+    /// Broken variant for the conformance suite's own tests (feature "defects").
+    #[cfg(feature = "defects")]
+    defects: Arc<std::sync::RwLock<crate::defects::Defects>>,
 }
 
 impl SmsFaults {
@@ -105,6 +108,24 @@ impl SmsFaults {
     /// The current answer delay.
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::SeqCst))
+    }
+
+    /// Switches the defects of a broken variant on (the conformance suite's own tests).
+    #[cfg(feature = "defects")]
+    pub fn set_defects(&self, defects: crate::defects::Defects) {
+        *self
+            .defects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = defects;
+    }
+
+    /// Whether `defect` is switched on.
+    #[cfg(feature = "defects")]
+    pub(crate) fn defect(&self, defect: crate::defects::Defect) -> bool {
+        self.defects
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .has(defect)
     }
 }
 

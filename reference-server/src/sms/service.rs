@@ -195,12 +195,28 @@ impl Sms {
             HandsetId::parse(&crate::clock::random_id("hs-")).map_err(crate::errors::internal)?;
         let token = new_token();
         let mut hub = self.hub();
+        #[allow(unused_mut)]
+        let mut replace = true;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if self
+            .inner
+            .faults
+            .defect(crate::defects::Defect::KeepReplacedHandset)
+        {
+            replace = false;
+        }
         let replaced = self.inner.store.register(
             &handset_id,
             phone,
             &token_digest(&token),
             self.inner.clock.now(),
+            replace,
         )?;
+        if !replace {
+            tracing::info!(%handset_id, "handset added (defect: the earlier one is kept)");
+            return Ok((handset_id, token));
+        }
         if let Some(open) = hub.streams.remove(phone.as_str()) {
             for stream in open {
                 let _ = stream.tx.try_send(Err(unknown_handset().into()));

@@ -343,17 +343,21 @@ impl SmsStore {
     }
 
     /// Registers `handset_id` with the digest of its token as the current handset of `phone`,
-    /// replacing any earlier one (OMPP-SMS-008, OMPP-SMS-009). Returns the replaced ids.
+    /// replacing any earlier one (OMPP-SMS-008, OMPP-SMS-009) unless `replace` is false (only
+    /// a broken variant of the conformance suite's own tests). Returns the replaced ids.
     pub(crate) fn register(
         &self,
         handset_id: &HandsetId,
         phone: &PhoneNumber,
         token_sha256: &[u8],
         now: UnixMillis,
+        replace: bool,
     ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let replaced = {
+        let replaced = if !replace {
+            Vec::new()
+        } else {
             let mut stmt = tx.prepare_cached(
                 "UPDATE sms_handsets SET replaced_at = ?2
                  WHERE phone_number = ?1 AND replaced_at IS NULL
