@@ -35,15 +35,25 @@ pub enum Subject {
     Suite,
     /// A revision of the specification or its wire contract (area `VER`).
     Revision,
+    /// A client (merchant terminal, device, handset): the suite certifies servers only, so the
+    /// reference clients' tests check it. Only for a requirement whose statement is about
+    /// a client.
+    Client,
 }
 
 impl Subject {
-    /// The requirement area whose ids may have this subject.
-    fn area(self) -> &'static str {
-        match self {
-            Self::Suite => "OMPP-CONF-",
-            Self::Revision => "OMPP-VER-",
-        }
+    /// Why `requirement` cannot have this subject, if it cannot.
+    fn mismatch(self, requirement: &ompp::requirements::Requirement) -> Option<String> {
+        let fits = match self {
+            Self::Suite => requirement.id.starts_with("OMPP-CONF-"),
+            Self::Revision => requirement.id.starts_with("OMPP-VER-"),
+            Self::Client => requirement.statement.to_lowercase().contains("client"),
+        };
+        (!fits).then(|| match self {
+            Self::Suite => "only OMPP-CONF-* ids are about the suite".to_owned(),
+            Self::Revision => "only OMPP-VER-* ids are about revisions".to_owned(),
+            Self::Client => "its statement says nothing about a client".to_owned(),
+        })
     }
 }
 
@@ -161,12 +171,12 @@ pub fn problems(
                     check.requirement
                 ));
             }
-            Some(_) if !check.requirement.starts_with(check.subject.area()) => {
+            Some(r) if check.subject.mismatch(r).is_some() => {
                 problems.push(format!(
-                    "conformance/self-checks.toml: {} cannot have the subject {:?} (only {}* ids)",
+                    "conformance/self-checks.toml: {} cannot have the subject {:?}: {}",
                     check.requirement,
                     check.subject,
-                    check.subject.area()
+                    check.subject.mismatch(r).unwrap_or_default()
                 ));
             }
             Some(_) if check.by.is_empty() => problems.push(format!(
@@ -324,6 +334,16 @@ mod tests {
         let problems = problems(&crate::cases::all(), &checks, &parse_list(UNCOVERED_MUST));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains(covered), "{problems:?}");
+    }
+
+    #[test]
+    fn a_client_subject_needs_a_statement_about_a_client() {
+        let client = ompp::requirements::get("OMPP-ERR-007").expect("defined");
+        let server = ompp::requirements::get("OMPP-FLA-003").expect("defined");
+        assert_eq!(Subject::Client.mismatch(client), None);
+        assert!(Subject::Client.mismatch(server).is_some());
+        assert!(Subject::Suite.mismatch(client).is_some());
+        assert!(Subject::Revision.mismatch(client).is_some());
     }
 
     #[test]
