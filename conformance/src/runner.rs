@@ -19,6 +19,8 @@ use crate::target::{InProcess, Target};
 
 /// How long one case may take before it is failed.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a case that waits for protocol time ([`cases::waits`]) may take.
+pub const WAITING_CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What `ompp-conformance run` was asked to do.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct RunOptions {
     pub report_dir: PathBuf,
     /// How many cases run at once.
     pub concurrency: usize,
+    /// Leave out the cases that wait for protocol time (a restricted run, OMPP-CONF-007).
+    pub skip_waiting: bool,
 }
 
 /// Why a run could not be performed (exit status 2, OMPP-CONF-006): no case ran.
@@ -185,11 +189,16 @@ async fn run_case(case: Case, target: Arc<Target>) -> (CaseResult, Vec<Transcrip
             .unwrap_or("OMPP-CONF-001"),
     );
     let started = Instant::now();
-    let outcome = tokio::time::timeout(CASE_TIMEOUT, (case.run)(target, checks.clone())).await;
+    let limit = if cases::waits(case.id) {
+        WAITING_CASE_TIMEOUT
+    } else {
+        CASE_TIMEOUT
+    };
+    let outcome = tokio::time::timeout(limit, (case.run)(target, checks.clone())).await;
     if outcome.is_err() {
         checks.fail(
             "the case finishes in time",
-            format!("still running after {} s", CASE_TIMEOUT.as_secs()),
+            format!("still running after {} s", limit.as_secs()),
         );
     }
     let verdict = verdict_of(case.level(), &checks.take(), checks.setup_failed());
@@ -252,6 +261,7 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
     let selected: Vec<Case> = catalogue
         .iter()
         .filter(|c| options.only.as_deref().is_none_or(|g| glob_match(g, c.id)))
+        .filter(|c| !(options.skip_waiting && cases::waits(c.id)))
         .copied()
         .collect();
     if selected.is_empty() {
@@ -312,8 +322,13 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
     let restricted = selected.len() != catalogue.len();
     if restricted {
         notes.push(format!(
-            "restricted run (--only {:?}): {} of {} cases; not conformant by OMPP-CONF-007",
+            "restricted run (--only {:?}{}): {} of {} cases; not conformant by OMPP-CONF-007",
             options.only.as_deref().unwrap_or_default(),
+            if options.skip_waiting {
+                ", --skip-waiting"
+            } else {
+                ""
+            },
             selected.len(),
             catalogue.len()
         ));
@@ -338,7 +353,10 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         ),
         options.concurrency.max(1)
     );
-    for case in &selected {
+    // Cases that wait for protocol time start first, so the others run while they wait.
+    let mut order: Vec<&Case> = selected.iter().collect();
+    order.sort_by_key(|c| !cases::waits(c.id));
+    for case in order {
         if let Some(profile) = case.profile
             && !target.profiles.contains(&profile)
         {

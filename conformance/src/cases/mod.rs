@@ -7,6 +7,7 @@ use crate::case::Case;
 
 mod bank;
 mod code_format;
+mod expiry;
 mod fields;
 mod flow_a;
 mod flow_b;
@@ -43,7 +44,14 @@ pub fn all() -> Vec<Case> {
     cases.extend(code_format::cases());
     cases.extend(bank::cases());
     cases.extend(sms::cases());
+    cases.extend(expiry::cases());
     cases
+}
+
+/// Whether the case waits for protocol time (an expiry) and so takes tens of seconds: the
+/// runner starts such cases first and `run --skip-waiting` leaves them out.
+pub fn waits(id: &str) -> bool {
+    expiry::WAITING.contains(&id)
 }
 
 /// The case with id `id`.

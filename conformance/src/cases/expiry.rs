@@ -1,0 +1,155 @@
+//! Deadlines: objects that expire by the system's clock. These cases wait for the protocol's
+//! shortest lifetimes (`PAYMENT_EXPIRY.min_secs`, 30 s), so they are the slowest of the suite:
+//! the runner starts them first, so that they overlap every other case, and `run
+//! --skip-waiting` leaves them out (a restricted run, never conformant by OMPP-CONF-007).
+
+use std::time::Duration;
+
+use ompp::conformance::Profile;
+use ompp::limits::PAYMENT_EXPIRY;
+use ompp::proto::v1 as pb;
+use pb::ErrorReason as R;
+use pb::merchant_payment_service_client::MerchantPaymentServiceClient;
+use tonic::transport::Channel;
+
+use super::flow_a::{create, expect, outcome};
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks};
+use crate::target::{PASSWORD, Target, money};
+
+/// Ids of the cases that wait for protocol time.
+pub(super) const WAITING: &[&str] = &["oc.flow-a.expiry"];
+
+/// After the lifetime, how much longer the suite waits before it judges: the system's clock
+/// may run a little behind the suite's, and the answer to CreatePayment reached the suite
+/// after the system stamped the payment.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![Case {
+        id: "oc.flow-a.expiry",
+        title: "a payment nobody answers is EXPIRED from its expires_at on; late answers fail with EXPIRED and move no money",
+        role: OC,
+        profile: Some(Profile::FlowA),
+        requirements: &["OMPP-FLA-012"],
+        run: body!(payment_expiry),
+    }]
+}
+
+async fn payment_expiry(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    const CENTS: i64 = 700;
+    let mut ana = target.customer(checks, 10_000).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let lifetime = Duration::from_secs(PAYMENT_EXPIRY.min_secs);
+    let mut request = create(target, &ana.customer_id, CENTS, &target.key("expiry"));
+    request.expires_in = Some(prost_types::Duration {
+        seconds: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+        nanos: 0,
+    });
+    let created = checks.setup_call("CreatePayment", merchant.create_payment(request).await)?;
+    let payment = created
+        .payment
+        .ok_or_else(|| checks.fail("CreatePaymentResponse.payment", "absent"))?;
+    tokio::time::sleep(lifetime + MARGIN).await;
+
+    let got = checks.succeeds(
+        "OMPP-FLA-012",
+        "GetPayment after expires_at succeeds",
+        get_payment(target, &mut merchant, &payment.payment_id).await,
+    )?;
+    checks.equal(
+        "OMPP-FLA-012",
+        "GetPayment after expires_at reports EXPIRED with failure_reason EXPIRED",
+        expect(pb::PaymentStatus::Expired, R::Expired),
+        got.payment.as_ref().map(outcome).unwrap_or_default(),
+    );
+
+    let watched = checks.succeeds(
+        "OMPP-FLA-012",
+        "WatchPayment after expires_at succeeds",
+        merchant
+            .watch_payment(pb::WatchPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: payment.payment_id.clone(),
+            })
+            .await,
+    );
+    if let Ok(mut stream) = watched {
+        let first = match tokio::time::timeout(Duration::from_secs(10), stream.message()).await {
+            Ok(Ok(Some(update))) => update.payment.as_ref().map(outcome).unwrap_or_default(),
+            Ok(Ok(None)) => ("the stream ended".into(), String::new()),
+            Ok(Err(status)) => (format!("the stream failed: {status}"), String::new()),
+            Err(_) => ("nothing within 10 s".into(), String::new()),
+        };
+        checks.equal(
+            "OMPP-FLA-012",
+            "the first WatchPayment answer after expires_at reports EXPIRED",
+            expect(pb::PaymentStatus::Expired, R::Expired),
+            first,
+        );
+    }
+
+    let confirmed = ana
+        .device
+        .confirm_payment(pb::ConfirmPaymentRequest {
+            payment_id: payment.payment_id.clone(),
+            amount: Some(money(CENTS)),
+            password: PASSWORD.into(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLA-012",
+        "ConfirmPayment with the right password after expires_at fails with EXPIRED",
+        confirmed,
+        R::Expired,
+    );
+    let declined = ana
+        .device
+        .decline_payment(pb::DeclinePaymentRequest {
+            payment_id: payment.payment_id.clone(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLA-012",
+        "DeclinePayment after expires_at fails with EXPIRED",
+        declined,
+        R::Expired,
+    );
+    let balance = ana.balance(checks).await?;
+    checks.equal(
+        "OMPP-FLA-012",
+        "the late confirmation moved no money: the wallet holds its top-up",
+        10_000,
+        balance,
+    );
+    let again = checks.setup_call(
+        "GetPayment",
+        get_payment(target, &mut merchant, &payment.payment_id).await,
+    )?;
+    checks.equal(
+        "OMPP-FLA-012",
+        "the late answers changed nothing: still EXPIRED, attempts untouched",
+        (
+            expect(pb::PaymentStatus::Expired, R::Expired),
+            Some(payment.attempts_left),
+        ),
+        (
+            again.payment.as_ref().map(outcome).unwrap_or_default(),
+            again.payment.as_ref().map(|p| p.attempts_left),
+        ),
+    );
+    Ok(())
+}
+
+async fn get_payment(
+    target: &Target,
+    merchant: &mut MerchantPaymentServiceClient<Channel>,
+    payment_id: &str,
+) -> Result<tonic::Response<pb::GetPaymentResponse>, tonic::Status> {
+    merchant
+        .get_payment(pb::GetPaymentRequest {
+            merchant_id: target.merchant_id.clone(),
+            payment_id: payment_id.into(),
+        })
+        .await
+}
