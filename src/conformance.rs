@@ -120,6 +120,14 @@ pub struct Counterparties {
     pub bank_listen: Option<String>,
     /// Listen address (`host:port`) of the suite's SMS center.
     pub sms_listen: Option<String>,
+    /// The `bank_id` the suite's bank processor serves: the customers the suite registers get
+    /// accounts under it, and the system's merchant account must be one of `bank_accounts`.
+    #[serde(default)]
+    pub bank_id: Option<String>,
+    /// Account numbers the suite's bank processor holds under `bank_id` from the start, with a
+    /// zero balance: the account of the manifest's `tls.merchant`, which the system credits.
+    #[serde(default)]
+    pub bank_accounts: Vec<String>,
 }
 
 /// How the suite gets the fixtures it needs (merchants, customers, devices, accounts).

@@ -5,12 +5,14 @@
 //! runs them against a [`target::Target`] (a vendor system described by a manifest, or the
 //! in-process reference) and builds the [`ompp::conformance::Report`]; [`evidence`] writes
 //! JUnit XML, redacted transcripts and hashes next to it; [`coverage`] maps requirement ids
-//! to cases.
+//! to cases; [`parties`] are the bank processor and SMS center the suite plays for an
+//! operation center under test.
 
 pub mod case;
 pub mod cases;
 pub mod coverage;
 pub mod evidence;
 pub mod fuzz;
+pub mod parties;
 pub mod runner;
 pub mod target;

@@ -248,7 +248,9 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             let base = path.parent().unwrap_or(Path::new("."));
             (
                 None,
-                Target::from_manifest(manifest, base).map_err(RunError)?,
+                Target::from_manifest(manifest, base)
+                    .await
+                    .map_err(RunError)?,
             )
         }
         _ => {

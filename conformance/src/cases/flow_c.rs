@@ -7,7 +7,7 @@ use pb::ErrorReason as R;
 use super::flow_a::{expect, outcome};
 use super::{OC, body};
 use crate::case::{Abort, Case, Checks};
-use crate::target::{CURRENCY, CheckoutSupport, Handset, PASSWORD, Target, code_in, money};
+use crate::target::{CURRENCY, CheckoutSupport, PASSWORD, Target, code_in, money};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -306,16 +306,24 @@ struct Started {
     payment_id: String,
     customer_id: String,
     phone: String,
+    /// The customer's account at the suite's bank.
+    account: String,
     session_token: String,
     code: String,
     sms: String,
 }
 
+/// What a flow C customer's account at the suite's bank holds at the start.
+const FUNDS: i64 = 50_000;
+
+/// How long a case waits for the system's SMS.
+const SMS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn support<'a>(target: &'a Target, checks: &Checks) -> Result<&'a CheckoutSupport, Abort> {
     target.checkout.as_ref().ok_or_else(|| {
         checks.fail(
             "read the authorization code SMS",
-            "this version of the suite plays no SMS center for a vendor system; flow C runs only against the in-process reference",
+            "the suite's bank processor and SMS center are not running",
         )
     })
 }
@@ -327,8 +335,8 @@ async fn start(
     cents: i64,
 ) -> Result<Started, Abort> {
     let support = support(target, checks)?;
-    let (customer_id, phone) = target.bank_customer(checks, support).await?;
-    let mut handset = Handset::open(target, checks, support, &phone).await?;
+    let (customer_id, phone, account) = target.bank_customer(checks, support, FUNDS).await?;
+    let mut inbox = support.parties.sms.inbox(&phone);
     let mut merchant = target.merchant(checks).await?;
     let opened = checks.succeeds(
         requirement,
@@ -371,7 +379,7 @@ async fn start(
         ("AUTHORIZATION_CODE".to_owned(), true),
         (step_name(view.step), !sent.session_token.is_empty()),
     );
-    let sms = handset.next_text().await.map_err(|why| {
+    let sms = inbox.next(SMS_WAIT).await.map(|m| m.text).map_err(|why| {
         checks.record(
             "OMPP-FLC-004",
             "the code is sent by SMS to the registered number",
@@ -385,6 +393,7 @@ async fn start(
         payment_id,
         customer_id,
         phone,
+        account,
         session_token: sent.session_token,
         code: code_in(&sms),
         sms,
