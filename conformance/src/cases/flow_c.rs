@@ -67,7 +67,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-fn checkout_request(
+pub(super) fn checkout_request(
     target: &Target,
     cents: i64,
     expires_in: Option<i64>,
@@ -289,42 +289,69 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
     Ok(())
 }
 
-fn step_name(step: i32) -> String {
+pub(super) fn step_name(step: i32) -> String {
     pb::CheckoutStep::try_from(step)
         .map(|s| crate::case::short_name(s.as_str_name()))
         .unwrap_or_else(|_| format!("unknown step {step}"))
 }
 
-fn status_name(status: i32) -> String {
+pub(super) fn status_name(status: i32) -> String {
     pb::PaymentStatus::try_from(status)
         .map(|s| crate::case::short_name(s.as_str_name()))
         .unwrap_or_else(|_| format!("unknown status {status}"))
 }
 
-/// A checkout opened, its customer's password accepted and the code read from the handset.
-struct Started {
-    payment_id: String,
-    customer_id: String,
-    phone: String,
+/// A flow C customer: registered with a new account at the suite's bank.
+pub(super) struct Payer {
+    pub(super) customer_id: String,
+    pub(super) phone: String,
+    /// The account number at the suite's bank.
+    pub(super) account: String,
+}
+
+/// A checkout opened, its customer's password accepted and the code read from the SMS the
+/// suite's SMS center received.
+pub(super) struct Started {
+    pub(super) payment_id: String,
+    pub(super) customer_id: String,
+    pub(super) phone: String,
     /// The customer's account at the suite's bank.
-    account: String,
-    session_token: String,
-    code: String,
-    sms: String,
+    pub(super) account: String,
+    pub(super) session_token: String,
+    pub(super) code: String,
+    pub(super) sms: String,
+    /// The payment as `OpenCheckout` returned it.
+    pub(super) opened: pb::Payment,
+    /// The checkout as `SubmitPassword` returned it.
+    pub(super) view: pb::CheckoutView,
 }
 
 /// What a flow C customer's account at the suite's bank holds at the start.
-const FUNDS: i64 = 50_000;
+pub(super) const FUNDS: i64 = 50_000;
 
 /// How long a case waits for the system's SMS.
-const SMS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(super) const SMS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn support<'a>(target: &'a Target, checks: &Checks) -> Result<&'a CheckoutSupport, Abort> {
+pub(super) fn support<'a>(
+    target: &'a Target,
+    checks: &Checks,
+) -> Result<&'a CheckoutSupport, Abort> {
     target.checkout.as_ref().ok_or_else(|| {
         checks.fail(
-            "read the authorization code SMS",
+            "reach the suite's bank processor and SMS center",
             "the suite's bank processor and SMS center are not running",
         )
+    })
+}
+
+/// Registers a customer whose account at the suite's bank holds `balance`.
+pub(super) async fn payer(target: &Target, checks: &Checks, balance: i64) -> Result<Payer, Abort> {
+    let support = support(target, checks)?;
+    let (customer_id, phone, account) = target.bank_customer(checks, support, balance).await?;
+    Ok(Payer {
+        customer_id,
+        phone,
+        account,
     })
 }
 
@@ -334,28 +361,34 @@ async fn start(
     requirement: &str,
     cents: i64,
 ) -> Result<Started, Abort> {
+    let payer = payer(target, checks, FUNDS).await?;
+    start_for(target, checks, requirement, &payer, cents, None).await
+}
+
+/// Opens a checkout of `cents` (expiring in `expires_in` seconds, or by default), passes the
+/// password step as `payer` and reads the code from the suite's SMS center.
+pub(super) async fn start_for(
+    target: &Target,
+    checks: &Checks,
+    requirement: &str,
+    payer: &Payer,
+    cents: i64,
+    expires_in: Option<i64>,
+) -> Result<Started, Abort> {
     let support = support(target, checks)?;
-    let (customer_id, phone, account) = target.bank_customer(checks, support, FUNDS).await?;
-    let mut inbox = support.parties.sms.inbox(&phone);
     let mut merchant = target.merchant(checks).await?;
     let opened = checks.succeeds(
         requirement,
         "OpenCheckout succeeds",
         merchant
-            .open_checkout(pb::OpenCheckoutRequest {
-                merchant_id: target.merchant_id.clone(),
-                amount: Some(money(cents)),
-                merchant_reference: target.key("order"),
-                items: vec![],
-                expires_in: None,
-                idempotency_key: target.key("checkout"),
-            })
+            .open_checkout(checkout_request(target, cents, expires_in))
             .await,
     )?;
-    let payment_id = opened
+    let opened = opened
         .payment
-        .map(|p| p.payment_id)
         .ok_or_else(|| checks.fail("OpenCheckoutResponse.payment", "absent"))?;
+    let payment_id = opened.payment_id.clone();
+    let mut inbox = support.parties.sms.inbox(&payer.phone);
     let mut gateway = target.gateway(checks).await?;
     let sent = checks.succeeds(
         "OMPP-FLC-004",
@@ -363,15 +396,11 @@ async fn start(
         gateway
             .submit_password(pb::SubmitPasswordRequest {
                 payment_id: payment_id.clone(),
-                phone_number: phone.clone(),
+                phone_number: payer.phone.clone(),
                 password: PASSWORD.into(),
             })
             .await,
-    );
-    let sent = match sent {
-        Ok(sent) => sent,
-        Err(abort) => return Err(abort),
-    };
+    )?;
     let view = sent.checkout.unwrap_or_default();
     checks.equal(
         "OMPP-FLC-004",
@@ -391,16 +420,18 @@ async fn start(
     })?;
     Ok(Started {
         payment_id,
-        customer_id,
-        phone,
-        account,
+        customer_id: payer.customer_id.clone(),
+        phone: payer.phone.clone(),
+        account: payer.account.clone(),
         session_token: sent.session_token,
         code: code_in(&sms),
         sms,
+        opened,
+        view,
     })
 }
 
-async fn submit_code(
+pub(super) async fn submit_code(
     target: &Target,
     checks: &Checks,
     started: &Started,
@@ -416,7 +447,7 @@ async fn submit_code(
         .await)
 }
 
-fn settled(checks: &Checks, response: pb::SubmitAuthorizationCodeResponse) {
+pub(super) fn settled(checks: &Checks, response: pb::SubmitAuthorizationCodeResponse) {
     let view = response.checkout.unwrap_or_default();
     checks.equal(
         "OMPP-FLC-007",
@@ -553,7 +584,11 @@ async fn wrong_code_then_right(target: &Target, checks: &Checks) -> Result<(), A
     Ok(())
 }
 
-async fn open_checkout(target: &Target, checks: &Checks, cents: i64) -> Result<String, Abort> {
+pub(super) async fn open_checkout(
+    target: &Target,
+    checks: &Checks,
+    cents: i64,
+) -> Result<String, Abort> {
     let mut merchant = target.merchant(checks).await?;
     let opened = checks.setup_call(
         "OpenCheckout",
