@@ -8,7 +8,7 @@
 //!
 //! | Defect | What the reference then does wrong | Case(s) that catch it |
 //! |---|---|---|
-//! | [`Defect::IgnoreMerchantIdentity`] | does not compare `merchant_id` with the client certificate, so another merchant's id is answered `UNKNOWN_MERCHANT`, not `IDENTITY_MISMATCH` (OMPP-TLS-016) | `oc.tls.identity-mismatch` |
+//! | [`Defect::IgnoreMerchantIdentity`] | does not compare `merchant_id` with the client certificate, so another merchant's id is answered `UNKNOWN_MERCHANT`, not `IDENTITY_MISMATCH` (OMPP-TLS-016) | `oc.tls.identity-mismatch`, `oc.flow-c.open-checkout` |
 //! | [`Defect::AcceptWrongRoleCertificate`] | does not check the certificate's role on `MerchantPaymentService`: a device certificate passes, and is refused only as `IDENTITY_MISMATCH` (OMPP-TLS-010) | `oc.tls.wrong-role-certificate` |
 //! | [`Defect::AcceptExpiredCertificate`] | accepts merchant certificates past their validity period (OMPP-TLS-007) | `oc.tls.expired-certificate` |
 //! | [`Defect::RevealUnknownCustomer`] | `PairDevice` answers `UNKNOWN_CUSTOMER` for an unknown customer id (OMPP-ERR-004) | `oc.reg.pair-device-credentials-alike` |
@@ -20,6 +20,7 @@
 //! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
 //! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
 //! | [`Defect::RevealUnknownPhone`] | `SubmitPassword` answers `UNKNOWN_CUSTOMER` for a phone number no customer holds (OMPP-FLC-005) | `oc.flow-c.credentials-rejected-alike` |
+//! | [`Defect::FailUnansweredTransfer`] | a checkout whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
 //! it is enforced by `ompp::codec`, the codec of the generated services, before the
@@ -65,6 +66,9 @@ pub enum Defect {
     IgnorePayeeCodeCrc,
     /// `SubmitPassword` tells an unknown phone number from a wrong password.
     RevealUnknownPhone,
+    /// A checkout whose `ExecuteTransfer` got an RPC error fails at once, as if the bank had
+    /// rejected it, instead of learning the outcome from the bank.
+    FailUnansweredTransfer,
 }
 
 /// The defects a broken variant has (none by default).

@@ -194,19 +194,17 @@ impl Bank {
                 .map(|a| a.account_number.clone())
         };
         let (debit, credit) = (held(&request.debit_account), held(&request.credit_account));
-        let reject =
-            |reason: pb::ErrorReason| -> Result<(String, String), pb::ErrorReason> { Err(reason) };
-        let decided = match (debit, credit) {
-            (Some(debit), Some(credit)) => {
-                if amount.currency != CURRENCY {
-                    reject(pb::ErrorReason::CurrencyMismatch)
-                } else if state.accounts.get(&debit).copied().unwrap_or(0) < amount.minor_units {
-                    reject(pb::ErrorReason::InsufficientFunds)
-                } else {
-                    Ok((debit, credit))
-                }
+        let decided: Result<(String, String), pb::ErrorReason> = match (debit, credit) {
+            (Some(_), Some(_)) if amount.currency != CURRENCY => {
+                Err(pb::ErrorReason::CurrencyMismatch)
             }
-            _ => reject(pb::ErrorReason::UnknownAccount),
+            (Some(debit), Some(_))
+                if state.accounts.get(&debit).copied().unwrap_or(0) < amount.minor_units =>
+            {
+                Err(pb::ErrorReason::InsufficientFunds)
+            }
+            (Some(debit), Some(credit)) => Ok((debit, credit)),
+            _ => Err(pb::ErrorReason::UnknownAccount),
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
