@@ -163,6 +163,7 @@ async fn reported(
     payment_id: &str,
     answer: Result<tonic::Response<pb::SubmitAuthorizationCodeResponse>, tonic::Status>,
 ) -> Result<(pb::CheckoutView, Instant), Abort> {
+    checks.log("SubmitAuthorizationCode with the right code", &answer);
     match answer {
         Ok(response) => {
             let view = response.into_inner().checkout.unwrap_or_default();
@@ -353,6 +354,12 @@ async fn bank_unavailable(target: &Target, checks: &Checks) -> Result<(), Abort>
         ),
     )
     .await;
+    if let Ok(Ok(result)) = &answer {
+        checks.log(
+            "SubmitAuthorizationCode with the right code while the bank is unreachable",
+            result,
+        );
+    }
     let answered = match &answer {
         Err(_) => "no answer within 5 s".to_owned(),
         Ok(Err(_)) => "the suite could not call".to_owned(),

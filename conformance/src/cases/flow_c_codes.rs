@@ -326,7 +326,7 @@ async fn steps_follow_status(target: &Target, checks: &Checks) -> Result<(), Abo
         "AUTHORIZATION_CODE",
     );
     let wrong = wrong_for(&started.code);
-    let _ = enter(
+    let wrong = enter(
         target,
         checks,
         &started.payment_id,
@@ -334,6 +334,7 @@ async fn steps_follow_status(target: &Target, checks: &Checks) -> Result<(), Abo
         &wrong,
     )
     .await?;
+    checks.log("SubmitAuthorizationCode with a wrong code", &wrong);
     let view = view_of(target, checks, &started.payment_id).await?;
     step_is(checks, "after a wrong code", &view, "AUTHORIZATION_CODE");
     let done = checks.succeeds(
@@ -403,7 +404,7 @@ async fn code_lifetime_and_renewal(target: &Target, checks: &Checks) -> Result<(
     );
 
     // One wrong entry, then a new code.
-    let _ = enter(
+    let wrong = enter(
         target,
         checks,
         &first.payment_id,
@@ -411,6 +412,7 @@ async fn code_lifetime_and_renewal(target: &Target, checks: &Checks) -> Result<(
         &wrong_for(&first.code),
     )
     .await?;
+    checks.log("SubmitAuthorizationCode with a wrong code", &wrong);
     let (token, view, code) = renew(target, checks, "OMPP-AUTH-008", &first).await?;
     checks.equal(
         "OMPP-AUTH-008",
