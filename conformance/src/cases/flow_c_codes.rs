@@ -399,8 +399,8 @@ async fn code_lifetime_and_renewal(target: &Target, checks: &Checks) -> Result<(
     checks.equal(
         "OMPP-AUTH-002",
         "a checkout expiring in 60 s caps its code's expiry at its own expires_at",
-        short.opened.expires_at.clone(),
-        short.view.code_expires_at.clone(),
+        short.opened.expires_at,
+        short.view.code_expires_at,
     );
 
     // One wrong entry, then a new code.
@@ -433,20 +433,20 @@ async fn code_lifetime_and_renewal(target: &Target, checks: &Checks) -> Result<(
         .await?,
         R::CredentialsRejected,
     );
-    if first.code != code {
-        if let Some(error) = checks.reason(
+    if first.code != code
+        && let Some(error) = checks.reason(
             "OMPP-AUTH-008",
             "the previous code with the new token fails with AUTHORIZATION_CODE_INCORRECT",
             enter(target, checks, &first.payment_id, &token, &first.code).await?,
             R::AuthorizationCodeIncorrect,
-        ) {
-            checks.equal(
-                "OMPP-AUTH-008",
-                "it counts as a wrong entry",
-                Some("3"),
-                error.metadata.get("attempts_left").map(String::as_str),
-            );
-        }
+        )
+    {
+        checks.equal(
+            "OMPP-AUTH-008",
+            "it counts as a wrong entry",
+            Some("3"),
+            error.metadata.get("attempts_left").map(String::as_str),
+        );
     }
     // The new code of the first checkout on the second one.
     if code != short.code {
