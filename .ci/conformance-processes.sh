@@ -92,9 +92,10 @@ mobile_link = "https://localhost:$p_moblink"
 trust_anchors = "data/pki/operator-ca.pem"
 merchant = { cert = "data/pki/merchant-M-1042.pem", key = "data/pki/merchant-M-1042.key" }
 expired_merchant = { cert = "data/pki/merchant-expired.pem", key = "data/pki/merchant-expired.key" }
-# The suite's bank processor and SMS center present the reference PKI's bank identity, which the
-# network process trusts, and accept the network process's client certificate (operator CA).
+# The suite's bank processor and SMS center present the reference PKI's bank and SMS identities,
+# which the network process trusts, and accept its client certificate (operator CA).
 counterparty_server = { cert = "data/pki/bank.pem", key = "data/pki/bank.key" }
+counterparty_sms_server = { cert = "data/pki/sms.pem", key = "data/pki/sms.key" }
 counterparty_client_ca = "data/pki/operator-ca.pem"
 
 [fixtures]

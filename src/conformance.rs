@@ -83,8 +83,13 @@ pub struct TlsMaterial {
     /// The suite's network server identity, when it plays the network server (bank processor or
     /// SMS center under test).
     pub network: Option<Identity>,
-    /// The identities the suite's own bank processor and SMS center present to the system.
+    /// The identity the suite's own bank processor (and, without `counterparty_sms_server`, its
+    /// SMS center) presents to the system.
     pub counterparty_server: Option<Identity>,
+    /// The identity the suite's SMS center presents, when the system expects another identity
+    /// from its SMS center than from its bank processor (OMPP-TLS-012).
+    #[serde(default)]
+    pub counterparty_sms_server: Option<Identity>,
     /// PEM CA file the suite uses to check the system when it calls the suite's counterparties.
     pub counterparty_client_ca: Option<String>,
     /// A merchant certificate, issued by the system's operator CA, whose validity period has

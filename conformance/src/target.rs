@@ -571,11 +571,20 @@ async fn counterparties(
         .counterparty_client_ca
         .as_deref()
         .ok_or_else(|| needed("tls.counterparty_client_ca"))?;
-    let tls = PartyTls {
-        identity: Credential {
+    let credential = |identity: &ompp::conformance::Identity| -> Result<Credential, String> {
+        Ok(Credential {
             cert_pem: read(&identity.cert)?,
             key_pem: read(&identity.key)?,
-        },
+        })
+    };
+    let bank = credential(identity)?;
+    let sms = match &manifest.tls.counterparty_sms_server {
+        Some(sms) => credential(sms)?,
+        None => bank.clone(),
+    };
+    let tls = PartyTls {
+        bank,
+        sms,
         client_ca_pem: read(client_ca)?,
     };
     let config = PartyConfig {
@@ -655,9 +664,13 @@ impl InProcess {
                 accounts: vec!["DEMO1042".to_owned()],
             },
             &PartyTls {
-                identity: Credential {
+                bank: Credential {
                     cert_pem: pki.bank.cert_pem.clone(),
                     key_pem: pki.bank.key_pem.clone(),
+                },
+                sms: Credential {
+                    cert_pem: pki.sms.cert_pem.clone(),
+                    key_pem: pki.sms.key_pem.clone(),
                 },
                 client_ca_pem: pki.operator_ca.cert_pem(),
             },

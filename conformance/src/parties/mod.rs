@@ -31,9 +31,11 @@ use crate::target::Credential;
 /// How the suite's counterparties present themselves and whom they accept.
 #[derive(Debug, Clone)]
 pub struct PartyTls {
-    /// The server identity they present; the system under test must trust it as its bank
-    /// processor and SMS center.
-    pub identity: Credential,
+    /// The server identity the bank processor presents; the system under test must trust it as
+    /// its bank processor.
+    pub bank: Credential,
+    /// The server identity the SMS center presents; the system must trust it as its SMS center.
+    pub sms: Credential,
     /// PEM anchors of the system's client certificate (its network server identity).
     pub client_ca_pem: String,
 }
@@ -84,24 +86,26 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, S
 impl Parties {
     /// Starts both servers.
     pub async fn start(config: &PartyConfig, tls: &PartyTls) -> Result<Self, String> {
-        let chain = certs_from_pem(&tls.identity.cert_pem)
-            .map_err(|e| format!("counterparty server certificate: {e}"))?;
-        if chain.is_empty() {
-            return Err("counterparty server certificate: no certificate in the PEM".into());
-        }
         let anchors = certs_from_pem(&tls.client_ca_pem)
             .map_err(|e| format!("counterparty client CA: {e}"))?;
         if anchors.is_empty() {
             return Err("counterparty client CA: no certificate in the PEM".into());
         }
-        let rustls_config = |what: &str| {
-            let key = key_from_pem(&tls.identity.key_pem)
-                .map_err(|e| format!("counterparty server key: {e}"))?;
-            server_config(chain.clone(), key, anchors.clone(), ClientAuth::Required)
+        let rustls_config = |what: &str, identity: &Credential| {
+            let chain = certs_from_pem(&identity.cert_pem)
+                .map_err(|e| format!("the suite's {what} certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err(format!(
+                    "the suite's {what} certificate: no certificate in the PEM"
+                ));
+            }
+            let key = key_from_pem(&identity.key_pem)
+                .map_err(|e| format!("the suite's {what} key: {e}"))?;
+            server_config(chain, key, anchors.clone(), ClientAuth::Required)
                 .map_err(|e| format!("the suite's {what} TLS: {e}"))
         };
-        let bank_tls = rustls_config("bank processor")?;
-        let sms_tls = rustls_config("SMS center")?;
+        let bank_tls = rustls_config("bank processor", &tls.bank)?;
+        let sms_tls = rustls_config("SMS center", &tls.sms)?;
         let bank_listener = bind(config.bank_listen, "bank processor").await?;
         let sms_listener = bind(config.sms_listen, "SMS center").await?;
         let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
