@@ -48,6 +48,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: body!(bank_unavailable),
         },
         Case {
+            id: "oc.flow-c.remittance-info",
+            title: "a checkout's ExecuteTransfer carries the merchant's name and the merchant_reference in its remittance_info",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &["OMPP-FLC-013"],
+            run: body!(remittance_info),
+        },
+        Case {
             id: "oc.flow-c.sms-not-accepted",
             title: "an SMS reported FAILED or refused leaves the checkout in the password step with its code discarded and its count unchanged",
             role: OC,
@@ -532,6 +540,63 @@ async fn sms_not_accepted(target: &Target, checks: &Checks) -> Result<(), Abort>
             status_name(view.status),
             reason_name(view.failure_reason),
         ),
+    );
+    Ok(())
+}
+
+/// Every step is a setup step: only the remittance text is judged, so that this `SHOULD` case
+/// names no `MUST` requirement.
+async fn remittance_info(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let support = support(target, checks)?;
+    let customer = payer(target, checks, FUNDS).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let request = checkout_request(target, 1_250, None);
+    let reference = request.merchant_reference.clone();
+    let payment_id = checks
+        .setup_call("OpenCheckout", merchant.open_checkout(request).await)?
+        .payment
+        .map(|p| p.payment_id)
+        .unwrap_or_default();
+    let mut inbox = support.parties.sms.inbox(&customer.phone);
+    let mut gateway = target.gateway(checks).await?;
+    let sent = checks.setup_call(
+        "SubmitPassword",
+        gateway
+            .submit_password(pb::SubmitPasswordRequest {
+                payment_id: payment_id.clone(),
+                phone_number: customer.phone.clone(),
+                password: PASSWORD.into(),
+            })
+            .await,
+    )?;
+    let merchant_name = sent.checkout.map(|c| c.merchant_name).unwrap_or_default();
+    let code = checks.setup(
+        "the code's SMS reaches the suite's SMS center",
+        inbox.next(SMS_WAIT).await.map(|m| code_in(&m.text)),
+    )?;
+    checks.setup_call(
+        "SubmitAuthorizationCode",
+        enter(target, checks, &payment_id, &sent.session_token, &code).await?,
+    )?;
+    let remittance = checks.setup(
+        "the suite's bank received the checkout's ExecuteTransfer",
+        support
+            .parties
+            .bank
+            .calls_debiting(&customer.account)
+            .into_iter()
+            .find_map(|c| c.execute.map(|e| e.remittance_info))
+            .ok_or("no ExecuteTransfer"),
+    )?;
+    checks.record(
+        "OMPP-FLC-013",
+        "remittance_info holds the merchant's display name and the merchant_reference, within 140 characters",
+        format!("{merchant_name:?} and {reference:?}"),
+        format!("{remittance:?}"),
+        !merchant_name.is_empty()
+            && remittance.contains(&merchant_name)
+            && remittance.contains(&reference)
+            && remittance.chars().count() <= 140,
     );
     Ok(())
 }
