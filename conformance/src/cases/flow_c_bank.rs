@@ -48,6 +48,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: body!(bank_unavailable),
         },
         Case {
+            id: "oc.flow-c.sms-no-answer",
+            title: "an SMS center that does not answer makes SubmitPassword fail with UPSTREAM_TIMEOUT after tries of one message_id; the checkout stays in the password step",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &["OMPP-FLC-014"],
+            run: body!(sms_no_answer),
+        },
+        Case {
             id: "oc.flow-c.remittance-info",
             title: "a checkout's ExecuteTransfer carries the merchant's name and the merchant_reference in its remittance_info",
             role: OC,
@@ -463,7 +471,7 @@ async fn sms_not_accepted(target: &Target, checks: &Checks) -> Result<(), Abort>
     );
 
     // The SMS center refuses service: every retry is refused too.
-    sms.hold(&customer.phone);
+    sms.hold(&customer.phone, SmsFault::Unavailable);
     let before = sms.submissions_to(&customer.phone).len();
     let refused = tokio::time::timeout(
         Duration::from_secs(10),
@@ -597,6 +605,81 @@ async fn remittance_info(target: &Target, checks: &Checks) -> Result<(), Abort> 
             && remittance.contains(&merchant_name)
             && remittance.contains(&reference)
             && remittance.chars().count() <= 140,
+    );
+    Ok(())
+}
+
+/// How long `oc.flow-c.sms-no-answer` waits for the system to give up on a silent SMS center.
+const SILENCE_WAIT: Duration = Duration::from_secs(20);
+
+async fn sms_no_answer(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    use crate::parties::sms::Fault as SmsFault;
+    let support = support(target, checks)?;
+    let sms = &support.parties.sms;
+    let customer = payer(target, checks, FUNDS).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let payment_id = checks
+        .setup_call(
+            "OpenCheckout",
+            merchant
+                .open_checkout(checkout_request(target, 640, None))
+                .await,
+        )?
+        .payment
+        .map(|p| p.payment_id)
+        .unwrap_or_default();
+    let mut gateway = target.gateway(checks).await?;
+    let password = pb::SubmitPasswordRequest {
+        payment_id: payment_id.clone(),
+        phone_number: customer.phone.clone(),
+        password: PASSWORD.into(),
+    };
+    sms.hold(&customer.phone, SmsFault::Silent);
+    let silent =
+        tokio::time::timeout(SILENCE_WAIT, gateway.submit_password(password.clone())).await;
+    sms.release(&customer.phone);
+    let silent = silent.map_err(|_| {
+        checks.fail(
+            "SubmitPassword answers while the SMS center is silent",
+            format!("no answer within {} s", SILENCE_WAIT.as_secs()),
+        )
+    })?;
+    checks.reason(
+        "OMPP-FLC-014",
+        "an SMS center that does not answer makes SubmitPassword fail with UPSTREAM_TIMEOUT",
+        silent,
+        R::UpstreamTimeout,
+    );
+    let tries: Vec<String> = sms
+        .submissions_to(&customer.phone)
+        .iter()
+        .map(|s| s.request.message_id.clone())
+        .collect();
+    checks.record(
+        "OMPP-FLC-014",
+        "the system's tries of the SMS all carry the same message_id",
+        "one or more submissions of one message_id",
+        format!("{tries:?}"),
+        !tries.is_empty() && tries.iter().all(|id| *id == tries[0]),
+    );
+    let view = view_of(target, checks, &payment_id).await?;
+    checks.equal(
+        "OMPP-FLC-014",
+        "the checkout stays in step PASSWORD, PENDING_CUSTOMER",
+        ("PASSWORD".to_owned(), "PENDING_CUSTOMER".to_owned()),
+        (step_name(view.step), status_name(view.status)),
+    );
+    let sent = checks.succeeds(
+        "OMPP-FLC-014",
+        "SubmitPassword succeeds once the SMS center answers",
+        gateway.submit_password(password).await,
+    )?;
+    let view = sent.checkout.unwrap_or_default();
+    checks.equal(
+        "OMPP-FLC-014",
+        "the code step starts with the count of wrong entries unchanged",
+        ("AUTHORIZATION_CODE".to_owned(), 5),
+        (step_name(view.step), view.code_attempts_left),
     );
     Ok(())
 }

@@ -22,7 +22,13 @@ pub enum Fault {
     Unavailable,
     /// The message is stored and reported `FAILED` with `UNKNOWN_HANDSET` (OMPP-SMS-006).
     Undeliverable,
+    /// No answer: the call is recorded and held open until the hold is released (at most
+    /// [`SILENCE_LIMIT`]), then refused; a caller with a shorter deadline sees a timeout.
+    Silent,
 }
+
+/// The longest a [`Fault::Silent`] call is held open.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 
 /// One `SubmitMessage` call, as the SMS center answered it.
 #[derive(Debug, Clone)]
@@ -38,7 +44,8 @@ pub struct Submission {
 #[derive(Debug, Default)]
 struct Faults {
     queue: VecDeque<Fault>,
-    held: bool,
+    /// Every submission gets this fault while set.
+    held: Option<Fault>,
 }
 
 #[derive(Debug, Default)]
@@ -154,9 +161,16 @@ impl Sms {
             .extend(faults);
     }
 
-    /// Makes every submission to `phone` unavailable until [`Sms::release`].
-    pub fn hold(&self, phone: &str) {
-        self.lock().faults.entry(phone.to_owned()).or_default().held = true;
+    /// Gives every submission to `phone` the `fault` until [`Sms::release`].
+    pub fn hold(&self, phone: &str, fault: Fault) {
+        self.lock().faults.entry(phone.to_owned()).or_default().held = Some(fault);
+    }
+
+    fn silenced(&self, phone: &str) -> bool {
+        self.lock()
+            .faults
+            .get(phone)
+            .is_some_and(|f| f.held == Some(Fault::Silent))
     }
 
     /// Ends [`Sms::hold`] and drops queued faults for `phone`.
@@ -188,24 +202,22 @@ impl SmsCenterService for Sms {
         }
         let answer = {
             let mut state = self.lock();
-            let fault = state.faults.get_mut(&proto.recipient).and_then(|f| {
-                if f.held {
-                    Some(Fault::Unavailable)
-                } else {
-                    f.queue.pop_front()
-                }
-            });
+            let fault = state
+                .faults
+                .get_mut(&proto.recipient)
+                .and_then(|f| f.held.or_else(|| f.queue.pop_front()));
             match (state.stored.get(&proto.message_id), fault) {
-                (_, Some(Fault::Unavailable)) => Err(ProtocolError::new(
+                (_, Some(Fault::Silent)) => Err(None),
+                (_, Some(Fault::Unavailable)) => Err(Some(ProtocolError::new(
                     pb::ErrorReason::ServiceUnavailable,
                     "the SMS center is temporarily unavailable",
-                )),
+                ))),
                 // OMPP-SMS-002: a retry gets the current report, other content a conflict.
                 (Some((first, report)), _) if *first == proto => Ok(report.clone()),
-                (Some(_), _) => Err(ProtocolError::new(
+                (Some(_), _) => Err(Some(ProtocolError::new(
                     pb::ErrorReason::IdempotencyConflict,
                     "the message id was used before with another message",
-                )),
+                ))),
                 (None, fault) => {
                     let report = pb::DeliveryReport {
                         message_id: proto.message_id.clone(),
@@ -235,9 +247,24 @@ impl SmsCenterService for Sms {
                     report: Some(report),
                 }))
             }
-            Err(error) => {
+            Err(Some(error)) => {
                 self.record(proto, None);
                 Err(error.into())
+            }
+            Err(None) => {
+                // Fault::Silent: recorded now, answered (if the caller still waits) only once
+                // the hold is released.
+                let phone = proto.recipient.clone();
+                self.record(proto, None);
+                let until = tokio::time::Instant::now() + SILENCE_LIMIT;
+                while self.silenced(&phone) && tokio::time::Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(ProtocolError::new(
+                    pb::ErrorReason::ServiceUnavailable,
+                    "the SMS center is temporarily unavailable",
+                )
+                .into())
             }
         }
     }
