@@ -235,6 +235,7 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
         )?
         .payment
         .unwrap_or_default();
+    let unbanked_phone = phone.clone();
     let refused = gateway
         .submit_password(pb::SubmitPasswordRequest {
             payment_id: unbanked.payment_id.clone(),
@@ -247,6 +248,16 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
         "the right password of a customer without a bank account fails with UNKNOWN_ACCOUNT",
         refused,
         R::UnknownAccount,
+    );
+    checks.equal(
+        "OMPP-FLC-006",
+        "the suite's SMS center received no message for the customer without a bank account",
+        0,
+        support(target, checks)?
+            .parties
+            .sms
+            .submissions_to(&unbanked_phone)
+            .len(),
     );
     let unchanged = checks.setup_call(
         "GetCheckoutStatus",
@@ -610,7 +621,7 @@ pub(super) async fn open_checkout(
 }
 
 async fn credentials_alike(target: &Target, checks: &Checks) -> Result<(), Abort> {
-    // No SMS is involved: this case needs no counterparty of the suite.
+    // The suite's SMS center must receive nothing for either failure.
     let (_, phone) = target.register(checks, true, None).await?;
     let first = open_checkout(target, checks, 100).await?;
     let second = open_checkout(target, checks, 100).await?;
@@ -658,6 +669,17 @@ async fn credentials_alike(target: &Target, checks: &Checks) -> Result<(), Abort
         "both failures have the same code, reason and metadata keys",
         wrong_shape,
         unknown_shape,
+    );
+    let support = support(target, checks)?;
+    let sent: usize = [&phone, &unknown_phone]
+        .iter()
+        .map(|p| support.parties.sms.submissions_to(p).len())
+        .sum();
+    checks.equal(
+        "OMPP-FLC-005",
+        "the suite's SMS center received no message for either number",
+        0,
+        sent,
     );
     for (label, id) in [("wrong password", &first), ("unknown phone", &second)] {
         let view = checks
