@@ -87,8 +87,13 @@ pub struct TlsMaterial {
     /// The suite's network server identity, when it plays the network server (bank processor or
     /// SMS center under test).
     pub network: Option<Identity>,
-    /// The identities the suite's own bank processor and SMS center present to the system.
+    /// The identity the suite's own bank processor (and, without `counterparty_sms_server`, its
+    /// SMS center) presents to the system.
     pub counterparty_server: Option<Identity>,
+    /// The identity the suite's SMS center presents, when the system expects another identity
+    /// from its SMS center than from its bank processor (OMPP-TLS-012).
+    #[serde(default)]
+    pub counterparty_sms_server: Option<Identity>,
     /// PEM CA file the suite uses to check the system when it calls the suite's counterparties.
     pub counterparty_client_ca: Option<String>,
     /// A merchant certificate, issued by the system's operator CA, whose validity period has
@@ -124,6 +129,14 @@ pub struct Counterparties {
     pub bank_listen: Option<String>,
     /// Listen address (`host:port`) of the suite's SMS center.
     pub sms_listen: Option<String>,
+    /// The `bank_id` the suite's bank processor serves: the customers the suite registers get
+    /// accounts under it, and the system's merchant account must be one of `bank_accounts`.
+    #[serde(default)]
+    pub bank_id: Option<String>,
+    /// Account numbers the suite's bank processor holds under `bank_id` from the start, with a
+    /// zero balance: the account of the manifest's `tls.merchant`, which the system credits.
+    #[serde(default)]
+    pub bank_accounts: Vec<String>,
 }
 
 /// How the suite gets the fixtures it needs (merchants, customers, devices, accounts).

@@ -6,13 +6,15 @@
 //! in-process reference) and builds the [`ompp::conformance::Report`]; [`evidence`] writes
 //! JUnit XML, redacted transcripts and hashes next to it; [`coverage`] maps requirement ids
 //! to cases; [`roles`] describes a bank processor or SMS center under test, for which the
-//! suite plays the network server.
+//! suite plays the network server; [`parties`] are the bank processor and SMS center the
+//! suite plays for an operation center under test.
 
 pub mod case;
 pub mod cases;
 pub mod coverage;
 pub mod evidence;
 pub mod fuzz;
+pub mod parties;
 pub mod roles;
 pub mod runner;
 pub mod target;

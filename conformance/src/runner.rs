@@ -277,7 +277,7 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         (Some(manifest), Some(path)) => {
             let base = path.parent().unwrap_or(Path::new("."));
             let target = if role == RoleUnderTest::OperationCenter {
-                Target::from_manifest(manifest, base)
+                Target::from_manifest(manifest, base).await
             } else {
                 crate::roles::from_manifest(manifest, base)
             };

@@ -11,13 +11,13 @@ use ompp::conformance::{Endpoints, Manifest, Profile};
 use ompp::proto::v1 as pb;
 use ompp::proto::v1::device_service_client::DeviceServiceClient;
 use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
-use ompp::proto::v1::handset_service_client::HandsetServiceClient;
 use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
 use ompp_server::pki::{DevPki, cert_der_to_pem, certs_from_pem, generate_csr};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::case::{Abort, Checks};
+use crate::parties::{Parties, PartyConfig, PartyTls};
 
 /// How many enrollment tokens the in-process reference is started with.
 const ENROLLMENT_TOKENS: u32 = 4;
@@ -43,16 +43,14 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Where a flow C customer's bank account is, and how the suite reads the customer's SMS.
+/// Flow C through the suite's own bank processor and SMS center, which the system under test
+/// calls (issue 6): customers get accounts at the suite's bank, codes are read from what the
+/// suite's SMS center received.
 #[derive(Debug, Clone)]
 pub struct CheckoutSupport {
-    /// `https://host:port` of a `HandsetService` that receives the SMS the system sends.
-    pub handset_url: String,
-    /// `bank_id` of a funded account at the bank processor the system calls.
-    pub bank_id: String,
-    /// Its `account_number`.
-    pub account_number: String,
-    /// Said in the report: whose bank processor and SMS center were used.
+    /// The suite's running counterparties.
+    pub parties: Parties,
+    /// Said in the report: which counterparties flow C used.
     pub note: String,
 }
 
@@ -270,8 +268,9 @@ impl Target {
         }
     }
 
-    /// Reads a manifest's endpoints and TLS material (paths relative to `base`).
-    pub fn from_manifest(manifest: &Manifest, base: &Path) -> Result<Self, String> {
+    /// Reads a manifest's endpoints and TLS material (paths relative to `base`), and starts the
+    /// suite's own bank processor and SMS center when flow C is declared.
+    pub async fn from_manifest(manifest: &Manifest, base: &Path) -> Result<Self, String> {
         let read = |path: &str| {
             let full = base.join(path);
             std::fs::read_to_string(&full).map_err(|e| format!("{}: {e}", full.display()))
@@ -322,13 +321,18 @@ impl Target {
                     .to_owned());
             }
         };
+        let checkout = if manifest.profiles.contains(&Profile::FlowC) {
+            Some(counterparties(manifest, &read).await?)
+        } else {
+            None
+        };
         Self::new(
             network,
             mobile,
             read(&manifest.tls.trust_anchors)?,
             merchant,
             expired,
-            None,
+            checkout,
             link,
             manifest.profiles.clone(),
         )
@@ -526,22 +530,18 @@ impl Target {
         })
     }
 
-    /// Registers a flow C customer whose bank account is the funded account of
-    /// [`CheckoutSupport`]; returns its id and phone number.
+    /// Registers a flow C customer whose bank account is a new account at the suite's bank
+    /// processor holding `balance` minor units; returns its id, phone number and account number.
     pub async fn bank_customer(
         &self,
         checks: &Checks,
         support: &CheckoutSupport,
-    ) -> Result<(String, String), Abort> {
-        self.register(
-            checks,
-            false,
-            Some(pb::BankAccountRef {
-                bank_id: support.bank_id.clone(),
-                account_number: support.account_number.clone(),
-            }),
-        )
-        .await
+        balance: i64,
+    ) -> Result<(String, String, String), Abort> {
+        let account = support.parties.bank.open_account(balance);
+        let number = account.account_number.clone();
+        let (customer_id, phone) = self.register(checks, false, Some(account)).await?;
+        Ok((customer_id, phone, number))
     }
 }
 
@@ -562,62 +562,88 @@ impl Customer {
     }
 }
 
-/// A handset of the SMS center, with its message stream open.
-#[derive(Debug)]
-pub struct Handset {
-    stream: tonic::Streaming<pb::ReceiveMessagesResponse>,
-}
-
-impl Handset {
-    /// Registers a handset for `phone` at the `HandsetService` of `support`.
-    pub async fn open(
-        target: &Target,
-        checks: &Checks,
-        support: &CheckoutSupport,
-        phone: &str,
-    ) -> Result<Self, Abort> {
-        let channel = checks.setup(
-            "connect to the SMS center's HandsetService",
-            target.channel(&support.handset_url, None).await,
-        )?;
-        let mut client = HandsetServiceClient::new(channel);
-        let registered = checks.setup_call(
-            "RegisterHandset",
-            client
-                .register_handset(pb::RegisterHandsetRequest {
-                    phone_number: phone.into(),
-                })
-                .await,
-        )?;
-        let stream = checks.setup_call(
-            "ReceiveMessages",
-            client
-                .receive_messages(pb::ReceiveMessagesRequest {
-                    handset_id: registered.handset_id,
-                    handset_token: registered.handset_token,
-                })
-                .await,
-        )?;
-        Ok(Self { stream })
-    }
-
-    /// The next SMS text, if one arrives within 10 s.
-    pub async fn next_text(&mut self) -> Result<String, String> {
-        match tokio::time::timeout(Duration::from_secs(10), self.stream.message()).await {
-            Err(_) => Err("no SMS within 10 s".into()),
-            Ok(Err(status)) => Err(format!("handset stream failed: {status}")),
-            Ok(Ok(None)) => Err("handset stream ended".into()),
-            Ok(Ok(Some(message))) => Ok(message.text),
-        }
-    }
-}
-
 /// The authorization code in an SMS: its first maximal run of ASCII digits (OMPP-AUTH-010).
 pub fn code_in(text: &str) -> String {
     text.chars()
         .skip_while(|c| !c.is_ascii_digit())
         .take_while(char::is_ascii_digit)
         .collect()
+}
+
+/// Starts the suite's counterparties a flow C manifest describes; every piece is required
+/// (OMPP-CONF-006: a missing or unreadable one stops the run before any case).
+async fn counterparties(
+    manifest: &Manifest,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<CheckoutSupport, String> {
+    let needed = |what: &str| {
+        format!(
+            "manifest: flow C is declared, so {what} is required: the suite plays the bank \
+             processor and SMS center the system calls"
+        )
+    };
+    let parties = &manifest.counterparties;
+    let address = |value: &Option<String>, key: &str| -> Result<SocketAddr, String> {
+        let value = value.as_deref().ok_or_else(|| needed(key))?;
+        value
+            .parse()
+            .map_err(|e| format!("manifest: {key} {value:?}: {e} (expected ip:port)"))
+    };
+    let bank_listen = address(&parties.bank_listen, "counterparties.bank_listen")?;
+    let sms_listen = address(&parties.sms_listen, "counterparties.sms_listen")?;
+    let bank_id = parties
+        .bank_id
+        .clone()
+        .ok_or_else(|| needed("counterparties.bank_id"))?;
+    ompp::types::BankId::parse(&bank_id)
+        .map_err(|e| format!("manifest: counterparties.bank_id {bank_id:?}: {e}"))?;
+    for account in &parties.bank_accounts {
+        ompp::types::AccountNumber::parse(account).map_err(|e| {
+            format!("manifest: counterparties.bank_accounts entry {account:?}: {e}")
+        })?;
+    }
+    let identity = manifest
+        .tls
+        .counterparty_server
+        .as_ref()
+        .ok_or_else(|| needed("tls.counterparty_server"))?;
+    let client_ca = manifest
+        .tls
+        .counterparty_client_ca
+        .as_deref()
+        .ok_or_else(|| needed("tls.counterparty_client_ca"))?;
+    let credential = |identity: &ompp::conformance::Identity| -> Result<Credential, String> {
+        Ok(Credential {
+            cert_pem: read(&identity.cert)?,
+            key_pem: read(&identity.key)?,
+        })
+    };
+    let bank = credential(identity)?;
+    let sms = match &manifest.tls.counterparty_sms_server {
+        Some(sms) => credential(sms)?,
+        None => bank.clone(),
+    };
+    let tls = PartyTls {
+        bank,
+        sms,
+        client_ca_pem: read(client_ca)?,
+    };
+    let config = PartyConfig {
+        bank_listen,
+        sms_listen,
+        bank_id,
+        accounts: parties.bank_accounts.clone(),
+    };
+    let parties = Parties::start(&config, &tls).await?;
+    Ok(CheckoutSupport {
+        note: format!(
+            "flow C: the suite played the bank processor (bank {}, listening on {}) and the SMS \
+             center (listening on {}) the system under test calls, read each authorization code \
+             from the SMS it received and observed every transfer at its bank",
+            config.bank_id, parties.bank_addr, parties.sms_addr
+        ),
+        parties,
+    })
 }
 
 /// The reference implementation running in this process, for the self-test run.
@@ -637,9 +663,9 @@ impl InProcess {
         }
     }
 
-    /// Starts the whole reference (operation center, bank processor, SMS center) on loopback
-    /// ports in a fresh temporary directory, and describes it as a [`Target`] whose TLS
-    /// material comes from the reference's development PKI.
+    /// Starts the reference operation center on loopback ports in a fresh temporary directory,
+    /// calling the suite's own bank processor and SMS center, and describes it as a [`Target`]
+    /// whose TLS material comes from the reference's development PKI.
     pub async fn start() -> Result<(Self, Target), String> {
         Self::start_with(|_| {}).await
     }
@@ -675,31 +701,54 @@ impl InProcess {
                 merchant_id: format!("M-CONF-{n}"),
             })
             .collect();
+        // The suite's counterparties, presenting the reference PKI's bank and SMS identities
+        // (which the network server trusts) and accepting its network identity.
+        let pki = ompp_server::run::load_or_create_pki(&config)
+            .map_err(|e| format!("reference PKI: {e}"))?;
+        let parties = Parties::start(
+            &PartyConfig {
+                bank_listen: any,
+                sms_listen: any,
+                bank_id: config.bank.bank_id.clone(),
+                // The sample merchant's account (`provision` in the reference).
+                accounts: vec!["DEMO1042".to_owned()],
+            },
+            &PartyTls {
+                bank: Credential {
+                    cert_pem: pki.bank.cert_pem.clone(),
+                    key_pem: pki.bank.key_pem.clone(),
+                },
+                sms: Credential {
+                    cert_pem: pki.sms.cert_pem.clone(),
+                    key_pem: pki.sms.key_pem.clone(),
+                },
+                client_ca_pem: pki.operator_ca.cert_pem(),
+            },
+        )
+        .await?;
+        config.network.bank_url = format!("https://localhost:{}", parties.bank_addr.port());
+        config.network.sms_url = format!("https://localhost:{}", parties.sms_addr.port());
         adjust(&mut config);
         let running = ompp_server::run::start(
             &config,
-            ompp_server::run::Role::All,
+            ompp_server::run::Role::OperationCenter,
             Arc::new(ompp_server::clock::SystemClock),
             None,
         )
         .await
         .map_err(|e| format!("starting the reference: {e}"))?;
-        let pki = DevPki::read(&config.pki_dir()).map_err(|e| format!("reference PKI: {e}"))?;
         let url = |addr: Option<SocketAddr>| {
             addr.map(|a| format!("https://localhost:{}", a.port()))
                 .ok_or_else(|| "the reference did not report an address".to_owned())
         };
         let network_url = url(running.network_addr)?;
         let mobile_url = url(running.mobile_addr)?;
-        let handset_url = url(running.sms.as_ref().map(|s| s.handset_addr))?;
         let expired = expired_merchant(&pki)?;
         let checkout = CheckoutSupport {
-            handset_url,
-            bank_id: config.bank.bank_id.clone(),
-            account_number: "DEMO0001".into(),
-            note: "flow C ran against the in-process reference's own bank processor and SMS \
-                   center (the suite registered a handset there to read the authorization code); \
-                   the suite's own counterparties are not implemented in this version"
+            parties,
+            note: "flow C: the in-process reference's network server called the suite's own bank \
+                   processor and SMS center; the suite read each authorization code from the SMS \
+                   it received and observed every transfer at its bank"
                 .into(),
         };
         let target = Target::new(

@@ -114,7 +114,8 @@ async fn control_no_defect_no_failure() {
 async fn ignore_merchant_identity() {
     caught_by(
         Defect::IgnoreMerchantIdentity,
-        &["oc.tls.identity-mismatch"],
+        // OpenCheckout naming another merchant must be refused as IDENTITY_MISMATCH too.
+        &["oc.tls.identity-mismatch", "oc.flow-c.open-checkout"],
     )
     .await;
 }
@@ -263,6 +264,15 @@ async fn keep_replaced_handset() {
         RoleUnderTest::SmsCenter,
         Defect::KeepReplacedHandset,
         &["sc.handset.re-register"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_unanswered_transfer() {
+    caught_by(
+        Defect::FailUnansweredTransfer,
+        &["oc.flow-c.bank-answer-lost", "oc.flow-c.bank-unavailable"],
     )
     .await;
 }

@@ -231,3 +231,62 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unreachable"));
     drop(_dir);
 }
+
+/// OMPP-CONF-006: a manifest that declares flow C needs the suite's counterparties; missing or
+/// unreadable material stops the run before any case, with a message naming what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_c_without_counterparty_material_is_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::generate().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), pki.operator_ca.cert_pem()).unwrap();
+    std::fs::write(dir.path().join("merchant.pem"), &pki.merchant.cert_pem).unwrap();
+    std::fs::write(dir.path().join("merchant.key"), &pki.merchant.key_pem).unwrap();
+    let head = r#"role = "operation_center"
+profiles = ["registration", "flow_a", "flow_b", "flow_c"]
+
+[endpoints]
+network = "https://localhost:1"
+mobile = "https://localhost:2"
+"#;
+    let merchant = "merchant = { cert = \"merchant.pem\", key = \"merchant.key\" }\n";
+    let counterparties = "\n[counterparties]\nbank_listen = \"127.0.0.1:0\"\nsms_listen = \"127.0.0.1:0\"\nbank_id = \"OMPPBANK\"\n";
+    for (name, tls, rest, expected) in [
+        (
+            "none",
+            String::new(),
+            String::new(),
+            "counterparties.bank_listen is required",
+        ),
+        (
+            "no-identity",
+            String::new(),
+            counterparties.to_owned(),
+            "tls.counterparty_server is required",
+        ),
+        (
+            "unreadable",
+            "counterparty_server = { cert = \"missing.pem\", key = \"missing.key\" }\ncounterparty_client_ca = \"ca.pem\"\n".to_owned(),
+            counterparties.to_owned(),
+            "missing.pem",
+        ),
+        (
+            "bad-address",
+            "counterparty_server = { cert = \"merchant.pem\", key = \"merchant.key\" }\ncounterparty_client_ca = \"ca.pem\"\n".to_owned(),
+            counterparties.replace("127.0.0.1:0\"\nsms", "localhost\"\nsms"),
+            "counterparties.bank_listen",
+        ),
+    ] {
+        let manifest = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &manifest,
+            format!("{head}\n[tls]\ntrust_anchors = \"ca.pem\"\n{merchant}{tls}{rest}"),
+        )
+        .unwrap();
+        let out = dir.path().join(name);
+        let output = run(&manifest, &out).await;
+        assert_eq!(output.status.code(), Some(2), "{name}: {output:?}");
+        assert!(!out.join("report.json").exists(), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+    }
+}

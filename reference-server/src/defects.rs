@@ -8,7 +8,7 @@
 //!
 //! | Defect | What the reference then does wrong | Case(s) that catch it |
 //! |---|---|---|
-//! | [`Defect::IgnoreMerchantIdentity`] | does not compare `merchant_id` with the client certificate, so another merchant's id is answered `UNKNOWN_MERCHANT`, not `IDENTITY_MISMATCH` (OMPP-TLS-016) | `oc.tls.identity-mismatch` |
+//! | [`Defect::IgnoreMerchantIdentity`] | does not compare `merchant_id` with the client certificate, so another merchant's id is answered `UNKNOWN_MERCHANT`, not `IDENTITY_MISMATCH` (OMPP-TLS-016) | `oc.tls.identity-mismatch`, `oc.flow-c.open-checkout` |
 //! | [`Defect::AcceptWrongRoleCertificate`] | does not check the certificate's role on `MerchantPaymentService`: a device certificate passes, and is refused only as `IDENTITY_MISMATCH` (OMPP-TLS-010) | `oc.tls.wrong-role-certificate` |
 //! | [`Defect::AcceptExpiredCertificate`] | accepts merchant certificates past their validity period (OMPP-TLS-007) | `oc.tls.expired-certificate` |
 //! | [`Defect::RevealUnknownCustomer`] | `PairDevice` answers `UNKNOWN_CUSTOMER` for an unknown customer id (OMPP-ERR-004) | `oc.reg.pair-device-credentials-alike` |
@@ -23,6 +23,7 @@
 //! | [`Defect::BookRetriedTransferAgain`] | the bank processor books an identical retried `ExecuteTransfer` again, while answering the recorded transfer (OMPP-BANK-003) | `bp.transfer.retry-returns-first-outcome`, `bp.transfer.rejection-is-final` |
 //! | [`Defect::RetryRejectedTransfer`] | the bank processor decides an identical retry of a `REJECTED` transfer anew, so it completes once the payer is funded (OMPP-BANK-005) | `bp.transfer.rejection-is-final` |
 //! | [`Defect::KeepReplacedHandset`] | the SMS center keeps the earlier handset of a number registered again: its token still works (OMPP-SMS-009) | `sc.handset.re-register` |
+//! | [`Defect::FailUnansweredTransfer`] | a checkout whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
 //! it is enforced by `ompp::codec`, the codec of the generated services, before the
@@ -76,6 +77,9 @@ pub enum Defect {
     RetryRejectedTransfer,
     /// A second `RegisterHandset` for a number adds a handset instead of replacing the first.
     KeepReplacedHandset,
+    /// A checkout whose `ExecuteTransfer` got an RPC error fails at once, as if the bank had
+    /// rejected it, instead of learning the outcome from the bank.
+    FailUnansweredTransfer,
 }
 
 /// The defects a broken variant has (none by default).

@@ -47,6 +47,9 @@ pub enum Role {
     Bank,
     /// The reference SMS center only.
     Sms,
+    /// Network and mobile server joined by the secure link, calling the bank processor and SMS
+    /// center at `network.bank_url` and `network.sms_url` (for example the conformance suite's).
+    OperationCenter,
     /// Everything: network and mobile server joined by the secure link, and the reference bank
     /// processor and SMS center they call.
     All,
@@ -250,8 +253,8 @@ pub async fn start(
     let pki = load_or_create_pki(config)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let run_network = matches!(role, Role::Network | Role::All);
-    let run_mobile = matches!(role, Role::Mobile | Role::All);
+    let run_network = matches!(role, Role::Network | Role::OperationCenter | Role::All);
+    let run_mobile = matches!(role, Role::Mobile | Role::OperationCenter | Role::All);
 
     // The counterparties first, so that the network server in the same process knows where
     // they listen.

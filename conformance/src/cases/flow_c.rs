@@ -7,7 +7,7 @@ use pb::ErrorReason as R;
 use super::flow_a::{expect, outcome};
 use super::{OC, body};
 use crate::case::{Abort, Case, Checks};
-use crate::target::{CURRENCY, CheckoutSupport, Handset, PASSWORD, Target, code_in, money};
+use crate::target::{CURRENCY, CheckoutSupport, PASSWORD, Target, code_in, money};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -67,7 +67,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-fn checkout_request(
+pub(super) fn checkout_request(
     target: &Target,
     cents: i64,
     expires_in: Option<i64>,
@@ -235,6 +235,7 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
         )?
         .payment
         .unwrap_or_default();
+    let unbanked_phone = phone.clone();
     let refused = gateway
         .submit_password(pb::SubmitPasswordRequest {
             payment_id: unbanked.payment_id.clone(),
@@ -247,6 +248,16 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
         "the right password of a customer without a bank account fails with UNKNOWN_ACCOUNT",
         refused,
         R::UnknownAccount,
+    );
+    checks.equal(
+        "OMPP-FLC-006",
+        "the suite's SMS center received no message for the customer without a bank account",
+        0,
+        support(target, checks)?
+            .parties
+            .sms
+            .submissions_to(&unbanked_phone)
+            .len(),
     );
     let unchanged = checks.setup_call(
         "GetCheckoutStatus",
@@ -289,34 +300,69 @@ async fn gateway_rules(target: &Target, checks: &Checks) -> Result<(), Abort> {
     Ok(())
 }
 
-fn step_name(step: i32) -> String {
+pub(super) fn step_name(step: i32) -> String {
     pb::CheckoutStep::try_from(step)
         .map(|s| crate::case::short_name(s.as_str_name()))
         .unwrap_or_else(|_| format!("unknown step {step}"))
 }
 
-fn status_name(status: i32) -> String {
+pub(super) fn status_name(status: i32) -> String {
     pb::PaymentStatus::try_from(status)
         .map(|s| crate::case::short_name(s.as_str_name()))
         .unwrap_or_else(|_| format!("unknown status {status}"))
 }
 
-/// A checkout opened, its customer's password accepted and the code read from the handset.
-struct Started {
-    payment_id: String,
-    customer_id: String,
-    phone: String,
-    session_token: String,
-    code: String,
-    sms: String,
+/// A flow C customer: registered with a new account at the suite's bank.
+pub(super) struct Payer {
+    pub(super) customer_id: String,
+    pub(super) phone: String,
+    /// The account number at the suite's bank.
+    pub(super) account: String,
 }
 
-fn support<'a>(target: &'a Target, checks: &Checks) -> Result<&'a CheckoutSupport, Abort> {
+/// A checkout opened, its customer's password accepted and the code read from the SMS the
+/// suite's SMS center received.
+pub(super) struct Started {
+    pub(super) payment_id: String,
+    pub(super) customer_id: String,
+    pub(super) phone: String,
+    /// The customer's account at the suite's bank.
+    pub(super) account: String,
+    pub(super) session_token: String,
+    pub(super) code: String,
+    pub(super) sms: String,
+    /// The payment as `OpenCheckout` returned it.
+    pub(super) opened: pb::Payment,
+    /// The checkout as `SubmitPassword` returned it.
+    pub(super) view: pb::CheckoutView,
+}
+
+/// What a flow C customer's account at the suite's bank holds at the start.
+pub(super) const FUNDS: i64 = 50_000;
+
+/// How long a case waits for the system's SMS.
+pub(super) const SMS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub(super) fn support<'a>(
+    target: &'a Target,
+    checks: &Checks,
+) -> Result<&'a CheckoutSupport, Abort> {
     target.checkout.as_ref().ok_or_else(|| {
         checks.fail(
-            "read the authorization code SMS",
-            "this version of the suite plays no SMS center for a vendor system; flow C runs only against the in-process reference",
+            "reach the suite's bank processor and SMS center",
+            "the suite's bank processor and SMS center are not running",
         )
+    })
+}
+
+/// Registers a customer whose account at the suite's bank holds `balance`.
+pub(super) async fn payer(target: &Target, checks: &Checks, balance: i64) -> Result<Payer, Abort> {
+    let support = support(target, checks)?;
+    let (customer_id, phone, account) = target.bank_customer(checks, support, balance).await?;
+    Ok(Payer {
+        customer_id,
+        phone,
+        account,
     })
 }
 
@@ -326,28 +372,34 @@ async fn start(
     requirement: &str,
     cents: i64,
 ) -> Result<Started, Abort> {
+    let payer = payer(target, checks, FUNDS).await?;
+    start_for(target, checks, requirement, &payer, cents, None).await
+}
+
+/// Opens a checkout of `cents` (expiring in `expires_in` seconds, or by default), passes the
+/// password step as `payer` and reads the code from the suite's SMS center.
+pub(super) async fn start_for(
+    target: &Target,
+    checks: &Checks,
+    requirement: &str,
+    payer: &Payer,
+    cents: i64,
+    expires_in: Option<i64>,
+) -> Result<Started, Abort> {
     let support = support(target, checks)?;
-    let (customer_id, phone) = target.bank_customer(checks, support).await?;
-    let mut handset = Handset::open(target, checks, support, &phone).await?;
     let mut merchant = target.merchant(checks).await?;
     let opened = checks.succeeds(
         requirement,
         "OpenCheckout succeeds",
         merchant
-            .open_checkout(pb::OpenCheckoutRequest {
-                merchant_id: target.merchant_id.clone(),
-                amount: Some(money(cents)),
-                merchant_reference: target.key("order"),
-                items: vec![],
-                expires_in: None,
-                idempotency_key: target.key("checkout"),
-            })
+            .open_checkout(checkout_request(target, cents, expires_in))
             .await,
     )?;
-    let payment_id = opened
+    let opened = opened
         .payment
-        .map(|p| p.payment_id)
         .ok_or_else(|| checks.fail("OpenCheckoutResponse.payment", "absent"))?;
+    let payment_id = opened.payment_id.clone();
+    let mut inbox = support.parties.sms.inbox(&payer.phone);
     let mut gateway = target.gateway(checks).await?;
     let sent = checks.succeeds(
         "OMPP-FLC-004",
@@ -355,15 +407,11 @@ async fn start(
         gateway
             .submit_password(pb::SubmitPasswordRequest {
                 payment_id: payment_id.clone(),
-                phone_number: phone.clone(),
+                phone_number: payer.phone.clone(),
                 password: PASSWORD.into(),
             })
             .await,
-    );
-    let sent = match sent {
-        Ok(sent) => sent,
-        Err(abort) => return Err(abort),
-    };
+    )?;
     let view = sent.checkout.unwrap_or_default();
     checks.equal(
         "OMPP-FLC-004",
@@ -371,7 +419,7 @@ async fn start(
         ("AUTHORIZATION_CODE".to_owned(), true),
         (step_name(view.step), !sent.session_token.is_empty()),
     );
-    let sms = handset.next_text().await.map_err(|why| {
+    let sms = inbox.next(SMS_WAIT).await.map(|m| m.text).map_err(|why| {
         checks.record(
             "OMPP-FLC-004",
             "the code is sent by SMS to the registered number",
@@ -383,15 +431,18 @@ async fn start(
     })?;
     Ok(Started {
         payment_id,
-        customer_id,
-        phone,
+        customer_id: payer.customer_id.clone(),
+        phone: payer.phone.clone(),
+        account: payer.account.clone(),
         session_token: sent.session_token,
         code: code_in(&sms),
         sms,
+        opened,
+        view,
     })
 }
 
-async fn submit_code(
+pub(super) async fn submit_code(
     target: &Target,
     checks: &Checks,
     started: &Started,
@@ -407,7 +458,7 @@ async fn submit_code(
         .await)
 }
 
-fn settled(checks: &Checks, response: pb::SubmitAuthorizationCodeResponse) {
+pub(super) fn settled(checks: &Checks, response: pb::SubmitAuthorizationCodeResponse) {
     let view = response.checkout.unwrap_or_default();
     checks.equal(
         "OMPP-FLC-007",
@@ -544,7 +595,11 @@ async fn wrong_code_then_right(target: &Target, checks: &Checks) -> Result<(), A
     Ok(())
 }
 
-async fn open_checkout(target: &Target, checks: &Checks, cents: i64) -> Result<String, Abort> {
+pub(super) async fn open_checkout(
+    target: &Target,
+    checks: &Checks,
+    cents: i64,
+) -> Result<String, Abort> {
     let mut merchant = target.merchant(checks).await?;
     let opened = checks.setup_call(
         "OpenCheckout",
@@ -566,7 +621,7 @@ async fn open_checkout(target: &Target, checks: &Checks, cents: i64) -> Result<S
 }
 
 async fn credentials_alike(target: &Target, checks: &Checks) -> Result<(), Abort> {
-    // No SMS is involved: this case needs no counterparty of the suite.
+    // The suite's SMS center must receive nothing for either failure.
     let (_, phone) = target.register(checks, true, None).await?;
     let first = open_checkout(target, checks, 100).await?;
     let second = open_checkout(target, checks, 100).await?;
@@ -614,6 +669,17 @@ async fn credentials_alike(target: &Target, checks: &Checks) -> Result<(), Abort
         "both failures have the same code, reason and metadata keys",
         wrong_shape,
         unknown_shape,
+    );
+    let support = support(target, checks)?;
+    let sent: usize = [&phone, &unknown_phone]
+        .iter()
+        .map(|p| support.parties.sms.submissions_to(p).len())
+        .sum();
+    checks.equal(
+        "OMPP-FLC-005",
+        "the suite's SMS center received no message for either number",
+        0,
+        sent,
     );
     for (label, id) in [("wrong password", &first), ("unknown phone", &second)] {
         let view = checks

@@ -12,6 +12,8 @@ mod fields;
 mod flow_a;
 mod flow_b;
 mod flow_c;
+mod flow_c_bank;
+mod flow_c_codes;
 mod link;
 mod registration;
 mod security;
@@ -39,6 +41,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(security::cases());
     cases.extend(flow_b::cases());
     cases.extend(flow_c::cases());
+    cases.extend(flow_c_codes::cases());
+    cases.extend(flow_c_bank::cases());
     cases.extend(link::cases());
     cases.extend(fields::cases());
     cases.extend(code_format::cases());

@@ -315,7 +315,7 @@ async fn target_for(manifest: Option<&Path>) -> Result<(Option<InProcess>, Targe
         Some(path) => {
             let manifest = crate::runner::load_manifest(path).map_err(|e| e.to_string())?;
             let base = path.parent().unwrap_or(Path::new("."));
-            Ok((None, Target::from_manifest(&manifest, base)?))
+            Ok((None, Target::from_manifest(&manifest, base).await?))
         }
         None => {
             let (running, target) = InProcess::start().await?;

@@ -230,6 +230,16 @@ impl Network {
                 tracing::warn!(transfer_id = %request.transfer_id, code = ?status.code(), "bank transfer unanswered; asking for its status")
             }
         }
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if self.defect(crate::defects::Defect::FailUnansweredTransfer) {
+            return Ok(Some(pb::BankTransfer {
+                transfer_id: request.transfer_id,
+                status: pb::BankTransferStatus::Rejected.into(),
+                reject_reason: pb::ErrorReason::ServiceUnavailable.into(),
+                ..pb::BankTransfer::default()
+            }));
+        }
         let mut get = tonic::Request::new(pb::GetTransferRequest {
             transfer_id: request.transfer_id.clone(),
         });

@@ -377,6 +377,10 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::OpenCheckoutRequest>,
     ) -> Result<Response<pb::OpenCheckoutResponse>, Status> {
+        // OMPP-FLC-002: certificate identity and merchant before the other fields.
+        if let Ok(merchant_id) = MerchantId::parse(&request.get_ref().merchant_id) {
+            self.authorize(&request, &merchant_id).await?;
+        }
         let open = OpenCheckout::parse(request.get_ref())?;
         self.authorize(&request, &open.merchant_id).await?;
         let response = self.network.open_checkout(open, request.get_ref()).await?;

@@ -1,0 +1,147 @@
+//! The counterparties the suite plays for an operation center under test (issue 6, spec 09 "The
+//! suite's own counterparties"): a bank processor ([`bank`]) and an SMS center ([`sms`]) that the
+//! system is configured to call.
+//!
+//! Both are tonic servers over mutual TLS 1.3 (the reference's `ompp_server::tls` listener), and
+//! both accept only a client certificate that chains to the configured anchors and names a
+//! `network` identity. They decide nothing about the system under test: they answer as a plain
+//! bank or SMS center would, record every request, and let a case inject a fault; the cases
+//! judge what was recorded.
+//!
+//! # Layout
+//! - [`bank`]: `BankProcessorService`, accounts, transfers, the call log and bank faults.
+//! - [`sms`]: `SmsCenterService`, the messages received, inboxes and SMS faults.
+
+pub mod bank;
+pub mod sms;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ompp::proto::v1::bank_processor_service_server::BankProcessorServiceServer;
+use ompp::proto::v1::sms_center_service_server::SmsCenterServiceServer;
+use ompp::types::Role;
+use ompp_server::pki::{certs_from_pem, key_from_pem};
+use ompp_server::tls::{ClientAuth, incoming, server_config};
+use tokio::sync::watch;
+use tonic::transport::Server;
+
+use crate::target::Credential;
+
+/// How the suite's counterparties present themselves and whom they accept.
+#[derive(Debug, Clone)]
+pub struct PartyTls {
+    /// The server identity the bank processor presents; the system under test must trust it as
+    /// its bank processor.
+    pub bank: Credential,
+    /// The server identity the SMS center presents; the system must trust it as its SMS center.
+    pub sms: Credential,
+    /// PEM anchors of the system's client certificate (its network server identity).
+    pub client_ca_pem: String,
+}
+
+/// Where the suite's counterparties listen and what the bank holds.
+#[derive(Debug, Clone)]
+pub struct PartyConfig {
+    /// Listen address of the bank processor.
+    pub bank_listen: SocketAddr,
+    /// Listen address of the SMS center.
+    pub sms_listen: SocketAddr,
+    /// The `bank_id` the bank processor serves.
+    pub bank_id: String,
+    /// Accounts it holds from the start with a zero balance (e.g. the merchant's, which the
+    /// system credits).
+    pub accounts: Vec<String>,
+}
+
+/// The suite's running bank processor and SMS center. They stop when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Parties {
+    /// The bank processor's state, for the cases.
+    pub bank: bank::Bank,
+    /// The SMS center's state, for the cases.
+    pub sms: sms::Sms,
+    /// Where the bank processor listens.
+    pub bank_addr: SocketAddr,
+    /// Where the SMS center listens.
+    pub sms_addr: SocketAddr,
+    /// Dropping the last clone ends both servers.
+    _stop: Arc<watch::Sender<()>>,
+}
+
+/// Why a caller may not use a counterparty: it must present a `network` identity (the TLS layer
+/// already checked the chain against the configured anchors).
+pub(crate) fn admit<T>(request: &tonic::Request<T>) -> Result<(), tonic::Status> {
+    ompp_server::tls::require_role(request, Role::Network)
+        .map(|_| ())
+        .map_err(tonic::Status::from)
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("the suite's {what} cannot listen on {addr}: {e}"))
+}
+
+impl Parties {
+    /// Starts both servers.
+    pub async fn start(config: &PartyConfig, tls: &PartyTls) -> Result<Self, String> {
+        let anchors = certs_from_pem(&tls.client_ca_pem)
+            .map_err(|e| format!("counterparty client CA: {e}"))?;
+        if anchors.is_empty() {
+            return Err("counterparty client CA: no certificate in the PEM".into());
+        }
+        let rustls_config = |what: &str, identity: &Credential| {
+            let chain = certs_from_pem(&identity.cert_pem)
+                .map_err(|e| format!("the suite's {what} certificate: {e}"))?;
+            if chain.is_empty() {
+                return Err(format!(
+                    "the suite's {what} certificate: no certificate in the PEM"
+                ));
+            }
+            let key = key_from_pem(&identity.key_pem)
+                .map_err(|e| format!("the suite's {what} key: {e}"))?;
+            server_config(chain, key, anchors.clone(), ClientAuth::Required)
+                .map_err(|e| format!("the suite's {what} TLS: {e}"))
+        };
+        let bank_tls = rustls_config("bank processor", &tls.bank)?;
+        let sms_tls = rustls_config("SMS center", &tls.sms)?;
+        let bank_listener = bind(config.bank_listen, "bank processor").await?;
+        let sms_listener = bind(config.sms_listen, "SMS center").await?;
+        let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
+        let (bank_addr, sms_addr) = (
+            local(&bank_listener, config.bank_listen),
+            local(&sms_listener, config.sms_listen),
+        );
+        let bank = bank::Bank::new(&config.bank_id, &config.accounts);
+        let sms = sms::Sms::default();
+        let (stop, stopped) = watch::channel(());
+        let until_dropped = |mut rx: watch::Receiver<()>| async move {
+            // Resolves once the sender is gone; no value is ever sent.
+            while rx.changed().await.is_ok() {}
+        };
+        tokio::spawn(
+            Server::builder()
+                .add_service(BankProcessorServiceServer::new(bank.clone()))
+                .serve_with_incoming_shutdown(
+                    incoming(bank_listener, bank_tls),
+                    until_dropped(stopped.clone()),
+                ),
+        );
+        tokio::spawn(
+            Server::builder()
+                .add_service(SmsCenterServiceServer::new(sms.clone()))
+                .serve_with_incoming_shutdown(
+                    incoming(sms_listener, sms_tls),
+                    until_dropped(stopped),
+                ),
+        );
+        Ok(Self {
+            bank,
+            sms,
+            bank_addr,
+            sms_addr,
+            _stop: Arc::new(stop),
+        })
+    }
+}
