@@ -2,7 +2,7 @@
 //! wall on a 2-core machine, every case included). Run with
 //! `cargo bench -p ompp-conformance --bench suite`; prints the wall time per concurrency, the
 //! slowest cases and whether every case passed: the full suite, and the suite without the cases
-//! that wait for protocol time (`--skip-waiting`: a payment's shortest lifetime is 30 s, so no
+//! that wait for protocol time (`--skip-waiting`: a checkout's shortest lifetime is 60 s, so no
 //! full run can be shorter than that).
 #![allow(clippy::print_stdout)]
 

@@ -54,8 +54,9 @@ enum Command {
         /// conformant (OMPP-CONF-007).
         #[arg(long)]
         only: Option<String>,
-        /// Leave out the cases that wait for protocol time (payment expiry, about 30 s): for
-        /// quick iterations; such a run is never conformant (OMPP-CONF-007).
+        /// Leave out the cases that wait for protocol time (a payment's and a checkout's
+        /// expiry, 30 s and 60 s): for quick iterations; such a run is never conformant
+        /// (OMPP-CONF-007).
         #[arg(long)]
         skip_waiting: bool,
         /// Where to write report.json, summary.md, junit.xml and evidence/.

@@ -1,24 +1,26 @@
 //! Deadlines: objects that expire by the system's clock. These cases wait for the protocol's
-//! shortest lifetimes (`PAYMENT_EXPIRY.min_secs`, 30 s), so they are the slowest of the suite:
+//! shortest lifetimes (`PAYMENT_EXPIRY.min_secs`, 30 s; `CHECKOUT_EXPIRY.min_secs`, 60 s), so
+//! they are the slowest of the suite:
 //! the runner starts them first, so that they overlap every other case, and `run
 //! --skip-waiting` leaves them out (a restricted run, never conformant by OMPP-CONF-007).
 
 use std::time::Duration;
 
 use ompp::conformance::Profile;
-use ompp::limits::PAYMENT_EXPIRY;
+use ompp::limits::{CHECKOUT_EXPIRY, PAYMENT_EXPIRY};
 use ompp::proto::v1 as pb;
 use pb::ErrorReason as R;
 use pb::merchant_payment_service_client::MerchantPaymentServiceClient;
 use tonic::transport::Channel;
 
 use super::flow_a::{create, expect, outcome};
+use super::flow_c;
 use super::{OC, body};
 use crate::case::{Abort, Case, Checks};
 use crate::target::{PASSWORD, Target, money};
 
 /// Ids of the cases that wait for protocol time.
-pub(super) const WAITING: &[&str] = &["oc.flow-a.expiry"];
+pub(super) const WAITING: &[&str] = &["oc.flow-a.expiry", "oc.flow-c.checkout-expiry"];
 
 /// After the lifetime, how much longer the suite waits before it judges: the system's clock
 /// may run a little behind the suite's, and the answer to CreatePayment reached the suite
@@ -26,14 +28,24 @@ pub(super) const WAITING: &[&str] = &["oc.flow-a.expiry"];
 const MARGIN: Duration = Duration::from_millis(1500);
 
 pub(super) fn cases() -> Vec<Case> {
-    vec![Case {
-        id: "oc.flow-a.expiry",
-        title: "a payment nobody answers is EXPIRED from its expires_at on; late answers fail with EXPIRED and move no money",
-        role: OC,
-        profile: Some(Profile::FlowA),
-        requirements: &["OMPP-FLA-012"],
-        run: body!(payment_expiry),
-    }]
+    vec![
+        Case {
+            id: "oc.flow-a.expiry",
+            title: "a payment nobody answers is EXPIRED from its expires_at on; late answers fail with EXPIRED and move no money",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-FLA-012"],
+            run: body!(payment_expiry),
+        },
+        Case {
+            id: "oc.flow-c.checkout-expiry",
+            title: "a checkout waiting for its code is EXPIRED from its expires_at on; its code dies with it and the bank is never called",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &["OMPP-FLC-010", "OMPP-FLC-009", "OMPP-FLC-004"],
+            run: body!(checkout_expiry),
+        },
+    ]
 }
 
 async fn payment_expiry(target: &Target, checks: &Checks) -> Result<(), Abort> {
@@ -152,4 +164,58 @@ async fn get_payment(
             payment_id: payment_id.into(),
         })
         .await
+}
+
+async fn checkout_expiry(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    const CENTS: i64 = 900;
+    let payer = flow_c::payer(target, checks, flow_c::FUNDS).await?;
+    let lifetime = Duration::from_secs(CHECKOUT_EXPIRY.min_secs);
+    let started = flow_c::start_for(
+        target,
+        checks,
+        "OMPP-FLC-010",
+        &payer,
+        CENTS,
+        Some(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+    )
+    .await?;
+    tokio::time::sleep(lifetime + MARGIN).await;
+
+    let mut gateway = target.gateway(checks).await?;
+    let status = checks.succeeds(
+        "OMPP-FLC-010",
+        "GetCheckoutStatus after expires_at succeeds",
+        gateway
+            .get_checkout_status(pb::GetCheckoutStatusRequest {
+                payment_id: started.payment_id.clone(),
+            })
+            .await,
+    )?;
+    let view = status.checkout.unwrap_or_default();
+    checks.equal(
+        "OMPP-FLC-010",
+        "a checkout left in AUTHORIZATION_CODE is DONE and EXPIRED with failure_reason EXPIRED after expires_at",
+        ("DONE".to_owned(), "EXPIRED".to_owned(), "EXPIRED".to_owned()),
+        (
+            flow_c::step_name(view.step),
+            flow_c::status_name(view.status),
+            R::try_from(view.failure_reason)
+                .map_or_else(|_| "unknown".to_owned(), |r| crate::case::short_name(r.as_str_name())),
+        ),
+    );
+    let late = flow_c::submit_code(target, checks, &started, &started.code).await?;
+    checks.reason(
+        "OMPP-FLC-009",
+        "the code sent before expiry, entered after it, fails with EXPIRED (the code died with the checkout)",
+        late,
+        R::Expired,
+    );
+    let support = flow_c::support(target, checks)?;
+    checks.equal(
+        "OMPP-FLC-010",
+        "the suite's bank was never asked to debit the payer's account",
+        0,
+        support.parties.bank.calls_debiting(&started.account).len(),
+    );
+    Ok(())
 }
