@@ -6,6 +6,7 @@ use ompp::conformance::{Profile, RoleUnderTest};
 use crate::case::Case;
 
 mod code_format;
+mod devices;
 mod fields;
 mod flow_a;
 mod flow_b;
@@ -13,6 +14,7 @@ mod flow_c;
 mod link;
 mod registration;
 mod security;
+mod wire;
 
 /// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
 macro_rules! body {
@@ -39,6 +41,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(link::cases());
     cases.extend(fields::cases());
     cases.extend(code_format::cases());
+    cases.extend(wire::cases());
+    cases.extend(devices::cases());
     cases
 }
 
