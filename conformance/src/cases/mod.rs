@@ -11,7 +11,9 @@ mod fields;
 mod flow_a;
 mod flow_b;
 mod flow_c;
+mod ledger;
 mod link;
+mod payee;
 mod registration;
 mod security;
 mod wire;
@@ -43,6 +45,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(code_format::cases());
     cases.extend(wire::cases());
     cases.extend(devices::cases());
+    cases.extend(payee::cases());
+    cases.extend(ledger::cases());
     cases
 }
 

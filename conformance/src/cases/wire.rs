@@ -464,7 +464,7 @@ async fn device_sees_the_network_answer(target: &Target, checks: &Checks) -> Res
     let direct = ana.device.top_up_wallet(other_key).await;
     checks.equal(
         "OMPP-ERR-010",
-        "TopUpWallet with a wrong password: the device gets the network server's error",
+        "TopUpWallet with a wrong password, the device gets the network server's error",
         decidable(&relayed, true),
         decidable(&direct, false),
     );
