@@ -15,7 +15,9 @@ mod ledger;
 mod link;
 mod payee;
 mod registration;
+mod secrets;
 mod security;
+mod tls_more;
 mod wire;
 
 /// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
@@ -47,6 +49,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(devices::cases());
     cases.extend(payee::cases());
     cases.extend(ledger::cases());
+    cases.extend(tls_more::cases());
+    cases.extend(secrets::cases());
     cases
 }
 
