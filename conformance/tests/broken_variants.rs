@@ -94,7 +94,11 @@ async fn control_no_defect_no_failure() {
 async fn ignore_merchant_identity() {
     caught_by(
         Defect::IgnoreMerchantIdentity,
-        &["oc.tls.identity-mismatch"],
+        // The check-order case also sends another merchant's id first.
+        &[
+            "oc.flow-a.create-payment-check-order",
+            "oc.tls.identity-mismatch",
+        ],
     )
     .await;
 }
@@ -153,10 +157,14 @@ async fn act_on_other_customers_payment() {
 async fn ignore_idempotency_key() {
     caught_by(
         Defect::IgnoreIdempotencyKey,
-        // Both cases retry a CreatePayment and compare the payment ids.
+        // Every case that retries a CreatePayment and compares the payment ids, or expects
+        // IDEMPOTENCY_CONFLICT from a bound key.
         &[
+            "oc.flow-a.create-payment-check-order",
+            "oc.idem.concurrent-same-key",
             "oc.idem.failed-request-leaves-key-unbound",
             "oc.idem.retry-and-conflict",
+            "oc.idem.same-content-and-lifetime",
         ],
     )
     .await;
@@ -164,7 +172,7 @@ async fn ignore_idempotency_key() {
 
 /// Every case that sends a `CreatePayment` with an invalid field and reads the `ErrorInfo`:
 /// `oc.err.invalid-field` (empty product code), `oc.flow-a.expiry-bounds` (`expires_in` out of
-/// bounds) and the two field-rule tables on `CreatePayment`. (The variant drops `ErrorInfo` in
+/// bounds), the two field-rule tables on `CreatePayment` and its check order (amount 0). (The variant drops `ErrorInfo` in
 /// the merchant service only, so the registration and device tables still pass.)
 #[tokio::test(flavor = "multi_thread")]
 async fn drop_error_info() {
@@ -172,6 +180,7 @@ async fn drop_error_info() {
         Defect::DropErrorInfo,
         &[
             "oc.err.invalid-field",
+            "oc.flow-a.create-payment-check-order",
             "oc.flow-a.expiry-bounds",
             "oc.msg.identifiers-text-and-keys",
             "oc.msg.money-and-durations",
@@ -184,14 +193,29 @@ async fn drop_error_info() {
 async fn dynamic_code_reusable() {
     caught_by(
         Defect::DynamicCodeReusable,
-        &["oc.flow-b.dynamic-code-single-use"],
+        // The order cases also meet the used code again.
+        &[
+            "oc.flow-b.code-verification-order",
+            "oc.flow-b.dynamic-code-single-use",
+            "oc.flow-b.submit-check-order",
+        ],
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ignore_payee_code_crc() {
-    caught_by(Defect::IgnorePayeeCodeCrc, &["oc.flow-b.tampered-code"]).await;
+    caught_by(
+        Defect::IgnorePayeeCodeCrc,
+        // Every case that sends a payload whose CRC does not match.
+        &[
+            "oc.flow-b.code-verification-order",
+            "oc.flow-b.payload-verified-as-sent",
+            "oc.flow-b.submit-check-order",
+            "oc.flow-b.tampered-code",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -199,6 +223,15 @@ async fn reveal_unknown_phone_at_checkout() {
     caught_by(
         Defect::RevealUnknownPhone,
         &["oc.flow-c.credentials-rejected-alike"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_to_sixteen_devices_only() {
+    caught_by(
+        Defect::PushToSixteenDevicesOnly,
+        &["oc.flow-a.push-to-every-device"],
     )
     .await;
 }

@@ -20,6 +20,7 @@
 //! | [`Defect::DynamicCodeReusable`] | pays a used dynamic payee code again, as a new payment (OMPP-FLB-008) | `oc.flow-b.dynamic-code-single-use` |
 //! | [`Defect::IgnorePayeeCodeCrc`] | recomputes a scanned payee code's CRC instead of checking it (OMPP-CODE-003) | `oc.flow-b.tampered-code` |
 //! | [`Defect::RevealUnknownPhone`] | `SubmitPassword` answers `UNKNOWN_CUSTOMER` for a phone number no customer holds (OMPP-FLC-005) | `oc.flow-c.credentials-rejected-alike` |
+//! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
 //! it is enforced by `ompp::codec`, the codec of the generated services, before the
@@ -65,6 +66,8 @@ pub enum Defect {
     IgnorePayeeCodeCrc,
     /// `SubmitPassword` tells an unknown phone number from a wrong password.
     RevealUnknownPhone,
+    /// Pushes reach the first `MAX_PUSH_DEVICES` paired devices only.
+    PushToSixteenDevicesOnly,
 }
 
 /// The defects a broken variant has (none by default).

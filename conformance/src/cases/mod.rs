@@ -6,6 +6,7 @@ use ompp::conformance::{Profile, RoleUnderTest};
 use crate::case::Case;
 
 mod code_format;
+mod create_order;
 mod devices;
 mod fields;
 mod flow_a;
@@ -51,6 +52,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(ledger::cases());
     cases.extend(tls_more::cases());
     cases.extend(secrets::cases());
+    cases.extend(create_order::cases());
     cases
 }
 

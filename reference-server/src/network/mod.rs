@@ -141,6 +141,16 @@ impl Network {
         self.inner.defects.has(defect)
     }
 
+    /// `devices`, cut to the first `MAX_PUSH_DEVICES` in the broken variant
+    /// [`crate::defects::Defect::PushToSixteenDevicesOnly`].
+    #[cfg(feature = "defects")]
+    fn first_sixteen_only<T>(&self, mut devices: Vec<T>) -> Vec<T> {
+        if self.defect(crate::defects::Defect::PushToSixteenDevicesOnly) {
+            devices.truncate(ompp::limits::MAX_PUSH_DEVICES);
+        }
+        devices
+    }
+
     fn store(&self) -> Arc<dyn Store> {
         self.inner.store.clone()
     }
@@ -315,6 +325,9 @@ impl Network {
                 };
             // OMPP-FLA-014 / OMPP-REG-009: every paired device, in pushes of at most
             // MAX_PUSH_DEVICES (OMPP-MSG-009), each a new secure-link message (OMPP-LINK-010).
+            // Broken variant for the conformance suite's own tests (feature "defects").
+            #[cfg(feature = "defects")]
+            let devices = this.first_sixteen_only(devices);
             for chunk in devices.chunks(ompp::limits::MAX_PUSH_DEVICES) {
                 let request = pb::PushNoticeRequest {
                     envelope: Some(this.inner.stamp.envelope()),
@@ -351,6 +364,9 @@ impl Network {
             };
             // OMPP-FLA-005 / OMPP-REG-009: every paired device, in pushes of at most
             // MAX_PUSH_DEVICES (OMPP-MSG-009), each a new secure-link message (OMPP-LINK-010).
+            // Broken variant for the conformance suite's own tests (feature "defects").
+            #[cfg(feature = "defects")]
+            let devices = this.first_sixteen_only(devices);
             for chunk in devices.chunks(ompp::limits::MAX_PUSH_DEVICES) {
                 let request = pb::PushPaymentRequestRequest {
                     envelope: Some(this.inner.stamp.envelope()),

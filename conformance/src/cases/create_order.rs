@@ -1,0 +1,100 @@
+//! The order in which `CreatePayment` checks a request (OMPP-FLA-003), and with it the general
+//! order of chapter 08 (OMPP-ERR-008): each request breaks two rules, and the earlier one
+//! decides the error.
+
+use ompp::conformance::Profile;
+use ompp::proto::v1 as pb;
+use pb::ErrorReason as R;
+
+use super::flow_a::create;
+use super::{OC, body};
+use crate::case::{Abort, Case, Checks};
+use crate::target::Target;
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![Case {
+        id: "oc.flow-a.create-payment-check-order",
+        title: "CreatePayment breaking two rules fails for the first in the order identity, fields, key, customer, currency, paired device",
+        role: OC,
+        profile: Some(Profile::FlowA),
+        requirements: &["OMPP-FLA-003", "OMPP-ERR-008"],
+        run: body!(create_payment_check_order),
+    }]
+}
+
+async fn create_payment_check_order(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let ana = target.customer(checks, 0).await?;
+    // A customer with a EUR wallet and no paired device.
+    let (bare, _) = target.register(checks, true, None).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let stranger = target.key("nocust");
+    let usd = pb::Money {
+        currency: "USD".into(),
+        minor_units: 100,
+    };
+
+    let mut request = create(target, &ana.customer_id, 0, &target.key("order"));
+    request.merchant_id = format!("{}X", target.merchant_id);
+    checks.reason(
+        "OMPP-FLA-003",
+        "another merchant's id and amount 0 (the identity before the fields)",
+        merchant.create_payment(request).await,
+        R::IdentityMismatch,
+    );
+    let mut request = create(target, &stranger, 100, &target.key("order"));
+    request.merchant_id = format!(" {}", target.merchant_id);
+    checks.reason(
+        "OMPP-ERR-008",
+        "a malformed merchant id and an unknown customer (the identity binding before everything else)",
+        merchant.create_payment(request).await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-FLA-003",
+        "amount 0 for an unknown customer (the fields before the customer)",
+        merchant
+            .create_payment(create(target, &stranger, 0, &target.key("order")))
+            .await,
+        R::InvalidField,
+    );
+    let key = target.key("order");
+    checks.setup_call(
+        "CreatePayment",
+        merchant
+            .create_payment(create(target, &ana.customer_id, 100, &key))
+            .await,
+    )?;
+    checks.reason(
+        "OMPP-FLA-003",
+        "the bound key with other content naming an unknown customer (the key before the customer)",
+        merchant
+            .create_payment(create(target, &stranger, 100, &key))
+            .await,
+        R::IdempotencyConflict,
+    );
+    let mut request = create(target, &stranger, 100, &target.key("order"));
+    request.amount = Some(usd.clone());
+    checks.reason(
+        "OMPP-FLA-003",
+        "an unknown customer in USD (the customer before the currency)",
+        merchant.create_payment(request).await,
+        R::UnknownCustomer,
+    );
+    let mut request = create(target, &bare, 100, &target.key("order"));
+    request.amount = Some(usd);
+    checks.reason(
+        "OMPP-FLA-003",
+        "a customer without a paired device, in USD (the currency before the device)",
+        merchant.create_payment(request).await,
+        R::CurrencyMismatch,
+    );
+    checks.reason(
+        "OMPP-FLA-003",
+        "a customer without a paired device, in EUR",
+        merchant
+            .create_payment(create(target, &bare, 100, &target.key("order")))
+            .await,
+        R::DeviceNotPaired,
+    );
+    Ok(())
+}
