@@ -94,8 +94,9 @@ async fn control_no_defect_no_failure() {
 async fn ignore_merchant_identity() {
     caught_by(
         Defect::IgnoreMerchantIdentity,
-        // The check-order case also sends another merchant's id first.
+        // The check-order cases also send another merchant's id.
         &[
+            "oc.err.merchant-rpcs-check-order",
             "oc.flow-a.create-payment-check-order",
             "oc.tls.identity-mismatch",
         ],

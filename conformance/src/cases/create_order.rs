@@ -12,14 +12,24 @@ use crate::case::{Abort, Case, Checks};
 use crate::target::Target;
 
 pub(super) fn cases() -> Vec<Case> {
-    vec![Case {
-        id: "oc.flow-a.create-payment-check-order",
-        title: "CreatePayment breaking two rules fails for the first in the order identity, fields, key, customer, currency, paired device",
-        role: OC,
-        profile: Some(Profile::FlowA),
-        requirements: &["OMPP-FLA-003", "OMPP-ERR-008"],
-        run: body!(create_payment_check_order),
-    }]
+    vec![
+        Case {
+            id: "oc.flow-a.create-payment-check-order",
+            title: "CreatePayment breaking two rules fails for the first in the order identity, fields, key, customer, currency, paired device",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-FLA-003", "OMPP-ERR-008"],
+            run: body!(create_payment_check_order),
+        },
+        Case {
+            id: "oc.err.merchant-rpcs-check-order",
+            title: "the other MerchantPaymentService RPCs bind the identity before the fields, and check the fields before the object",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-ERR-008"],
+            run: body!(merchant_rpcs_check_order),
+        },
+    ]
 }
 
 async fn create_payment_check_order(target: &Target, checks: &Checks) -> Result<(), Abort> {
@@ -95,6 +105,82 @@ async fn create_payment_check_order(target: &Target, checks: &Checks) -> Result<
             .create_payment(create(target, &bare, 100, &target.key("order")))
             .await,
         R::DeviceNotPaired,
+    );
+    Ok(())
+}
+
+async fn merchant_rpcs_check_order(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut merchant = target.merchant(checks).await?;
+    let other = format!("{}X", target.merchant_id);
+    let malformed = " not an id".to_owned();
+    checks.reason(
+        "OMPP-ERR-008",
+        "GetPayment naming another merchant and a malformed payment id",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: other.clone(),
+                payment_id: malformed.clone(),
+            })
+            .await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "CancelPayment naming another merchant and a malformed payment id",
+        merchant
+            .cancel_payment(pb::CancelPaymentRequest {
+                merchant_id: other.clone(),
+                payment_id: malformed.clone(),
+            })
+            .await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "GetReceipt naming another merchant and a malformed payment id",
+        merchant
+            .get_receipt(pb::GetReceiptRequest {
+                merchant_id: other.clone(),
+                payment_id: malformed.clone(),
+            })
+            .await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "IssuePayeeCode naming another merchant with a currency that is no ISO 4217 code",
+        merchant
+            .issue_payee_code(pb::IssuePayeeCodeRequest {
+                merchant_id: other.clone(),
+                amount: None,
+                currency: "XXQ".into(),
+                merchant_reference: String::new(),
+                expires_in: None,
+                idempotency_key: target.key("order"),
+            })
+            .await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "GetMerchantBalance naming a malformed merchant id",
+        merchant
+            .get_merchant_balance(pb::GetMerchantBalanceRequest {
+                merchant_id: malformed.clone(),
+            })
+            .await,
+        R::IdentityMismatch,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "GetPayment of the suite's merchant with a malformed payment id (the fields before the object)",
+        merchant
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: target.merchant_id.clone(),
+                payment_id: malformed,
+            })
+            .await,
+        R::InvalidField,
     );
     Ok(())
 }

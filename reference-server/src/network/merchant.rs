@@ -249,8 +249,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetPaymentRequest>,
     ) -> Result<Response<pb::GetPaymentResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetPayment::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, get.merchant_id.as_str()).await?;
         let record = self.own_payment(&get.merchant_id, &get.payment_id).await?;
         Ok(Response::new(pb::GetPaymentResponse {
             payment: Some(payment_pb(&record, &merchant_name)),
@@ -263,8 +266,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::WatchPaymentRequest>,
     ) -> Result<Response<Self::WatchPaymentStream>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let watch = WatchPayment::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, watch.merchant_id.as_str()).await?;
         // Subscribe before reading, so no change between the read and the subscription is lost.
         let mut events = self.network.inner.events.subscribe();
         let record = self
@@ -345,10 +351,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::CancelPaymentRequest>,
     ) -> Result<Response<pb::CancelPaymentResponse>, Status> {
-        let cancel = CancelPayment::parse(request.get_ref())?;
+        // The identity binding before the fields (OMPP-ERR-008).
         let merchant_name = self
-            .authorize(&request, cancel.merchant_id.as_str())
+            .authorize(&request, &request.get_ref().merchant_id)
             .await?;
+        let cancel = CancelPayment::parse(request.get_ref())?;
         self.own_payment(&cancel.merchant_id, &cancel.payment_id)
             .await?;
         let store = self.network.store();
@@ -394,8 +401,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetReceiptRequest>,
     ) -> Result<Response<pb::GetReceiptResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetReceipt::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, get.merchant_id.as_str()).await?;
         let record = self.own_payment(&get.merchant_id, &get.payment_id).await?;
         let receipt = receipt_pb(&record, &merchant_name).ok_or_else(|| {
             ProtocolError::new(pb::ErrorReason::InvalidState, "the payment has not settled")
@@ -409,8 +419,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::IssuePayeeCodeRequest>,
     ) -> Result<Response<pb::IssuePayeeCodeResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let issue = IssuePayeeCode::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, issue.merchant_id.as_str()).await?;
         let response = self
             .network
             .issue_payee_code(issue, request.get_ref(), &merchant_name)
@@ -432,8 +445,10 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetMerchantBalanceRequest>,
     ) -> Result<Response<pb::GetMerchantBalanceResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        self.authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetMerchantBalance::parse(request.get_ref())?;
-        self.authorize(&request, get.merchant_id.as_str()).await?;
         let store = self.network.store();
         let owner = Owner::Merchant(get.merchant_id);
         let balances = blocking(move || Ok(store.balances(&owner)?)).await?;
