@@ -26,7 +26,7 @@ pub(super) fn cases() -> Vec<Case> {
         },
         Case {
             id: "oc.money.currency-mismatch",
-            title: "a payment in a currency the customer has no wallet in, and a static code paid in another currency, fail with CURRENCY_MISMATCH",
+            title: "a payment or a top-up in a currency the customer has no wallet in, and a static code paid in another currency, fail with CURRENCY_MISMATCH",
             role: OC,
             profile: None,
             requirements: &["OMPP-MONEY-005"],
@@ -191,6 +191,21 @@ async fn currency_mismatch(target: &Target, checks: &Checks) -> Result<(), Abort
         ana.device
             .submit_payee_code(pb::SubmitPayeeCodeRequest {
                 payload: code.payload.clone(),
+                amount: Some(pb::Money {
+                    currency: "USD".into(),
+                    minor_units: 300,
+                }),
+                password: PASSWORD.into(),
+                idempotency_key: target.key("usd"),
+            })
+            .await,
+        R::CurrencyMismatch,
+    );
+    checks.reason(
+        "OMPP-MONEY-005",
+        "TopUpWallet of 300 USD into a customer with a EUR wallet only",
+        ana.device
+            .top_up_wallet(pb::TopUpWalletRequest {
                 amount: Some(pb::Money {
                     currency: "USD".into(),
                     minor_units: 300,
