@@ -29,6 +29,14 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-ERR-008"],
             run: body!(merchant_rpcs_check_order),
         },
+        Case {
+            id: "oc.err.device-rpcs-check-order",
+            title: "ConfirmPayment breaking several rules fails for the first in the order fields, payment, payment status, amount, password",
+            role: OC,
+            profile: Some(Profile::FlowA),
+            requirements: &["OMPP-ERR-008"],
+            run: body!(device_rpcs_check_order),
+        },
     ]
 }
 
@@ -181,6 +189,72 @@ async fn merchant_rpcs_check_order(target: &Target, checks: &Checks) -> Result<(
             })
             .await,
         R::InvalidField,
+    );
+    Ok(())
+}
+
+async fn device_rpcs_check_order(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    let mut ana = target.customer(checks, 1_000).await?;
+    let mut merchant = target.merchant(checks).await?;
+    let wrong = "not the password 1".to_owned();
+    let confirm = |payment_id: &str, cents: i64| pb::ConfirmPaymentRequest {
+        payment_id: payment_id.into(),
+        amount: Some(crate::target::money(cents)),
+        password: wrong.clone(),
+    };
+    checks.reason(
+        "OMPP-ERR-008",
+        "a malformed payment id, amount 0 and a wrong password (the fields first)",
+        ana.device.confirm_payment(confirm(" not an id", 0)).await,
+        R::InvalidField,
+    );
+    checks.reason(
+        "OMPP-ERR-008",
+        "an unknown payment with a wrong password (the object before the password)",
+        ana.device
+            .confirm_payment(confirm(&target.key("nopay"), 100))
+            .await,
+        R::NotFound,
+    );
+    let declined = checks
+        .setup_call(
+            "CreatePayment",
+            merchant
+                .create_payment(create(target, &ana.customer_id, 100, &target.key("order")))
+                .await,
+        )?
+        .payment
+        .unwrap_or_default()
+        .payment_id;
+    checks.setup_call(
+        "DeclinePayment",
+        ana.device
+            .decline_payment(pb::DeclinePaymentRequest {
+                payment_id: declined.clone(),
+            })
+            .await,
+    )?;
+    checks.reason(
+        "OMPP-ERR-008",
+        "a declined payment with another amount and a wrong password (the status before the amount)",
+        ana.device.confirm_payment(confirm(&declined, 101)).await,
+        R::DeclinedByCustomer,
+    );
+    let pending = checks
+        .setup_call(
+            "CreatePayment",
+            merchant
+                .create_payment(create(target, &ana.customer_id, 100, &target.key("order")))
+                .await,
+        )?
+        .payment
+        .unwrap_or_default()
+        .payment_id;
+    checks.reason(
+        "OMPP-ERR-008",
+        "a pending payment with another amount and a wrong password (the amount before the password)",
+        ana.device.confirm_payment(confirm(&pending, 101)).await,
+        R::AmountMismatch,
     );
     Ok(())
 }
