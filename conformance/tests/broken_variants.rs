@@ -114,8 +114,14 @@ async fn control_no_defect_no_failure() {
 async fn ignore_merchant_identity() {
     caught_by(
         Defect::IgnoreMerchantIdentity,
-        // OpenCheckout naming another merchant must be refused as IDENTITY_MISMATCH too.
-        &["oc.tls.identity-mismatch", "oc.flow-c.open-checkout"],
+        // The check-order cases also send another merchant's id; OpenCheckout naming another
+        // merchant must be refused as IDENTITY_MISMATCH too.
+        &[
+            "oc.err.merchant-rpcs-check-order",
+            "oc.flow-a.create-payment-check-order",
+            "oc.flow-c.open-checkout",
+            "oc.tls.identity-mismatch",
+        ],
     )
     .await;
 }
@@ -158,7 +164,15 @@ async fn unlimited_password_attempts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ignore_amount_echo() {
-    caught_by(Defect::IgnoreAmountEcho, &["oc.flow-a.amount-mismatch"]).await;
+    caught_by(
+        Defect::IgnoreAmountEcho,
+        // The device check-order case also confirms with another amount.
+        &[
+            "oc.err.device-rpcs-check-order",
+            "oc.flow-a.amount-mismatch",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,10 +188,14 @@ async fn act_on_other_customers_payment() {
 async fn ignore_idempotency_key() {
     caught_by(
         Defect::IgnoreIdempotencyKey,
-        // Both cases retry a CreatePayment and compare the payment ids.
+        // Every case that retries a CreatePayment and compares the payment ids, or expects
+        // IDEMPOTENCY_CONFLICT from a bound key.
         &[
+            "oc.flow-a.create-payment-check-order",
+            "oc.idem.concurrent-same-key",
             "oc.idem.failed-request-leaves-key-unbound",
             "oc.idem.retry-and-conflict",
+            "oc.idem.same-content-and-lifetime",
         ],
     )
     .await;
@@ -185,7 +203,7 @@ async fn ignore_idempotency_key() {
 
 /// Every case that sends a `CreatePayment` with an invalid field and reads the `ErrorInfo`:
 /// `oc.err.invalid-field` (empty product code), `oc.flow-a.expiry-bounds` (`expires_in` out of
-/// bounds) and the two field-rule tables on `CreatePayment`. (The variant drops `ErrorInfo` in
+/// bounds), the two field-rule tables on `CreatePayment` and its check order (amount 0). (The variant drops `ErrorInfo` in
 /// the merchant service only, so the registration and device tables still pass.)
 #[tokio::test(flavor = "multi_thread")]
 async fn drop_error_info() {
@@ -193,6 +211,7 @@ async fn drop_error_info() {
         Defect::DropErrorInfo,
         &[
             "oc.err.invalid-field",
+            "oc.flow-a.create-payment-check-order",
             "oc.flow-a.expiry-bounds",
             "oc.msg.identifiers-text-and-keys",
             "oc.msg.money-and-durations",
@@ -205,14 +224,29 @@ async fn drop_error_info() {
 async fn dynamic_code_reusable() {
     caught_by(
         Defect::DynamicCodeReusable,
-        &["oc.flow-b.dynamic-code-single-use"],
+        // The order cases also meet the used code again.
+        &[
+            "oc.flow-b.code-verification-order",
+            "oc.flow-b.dynamic-code-single-use",
+            "oc.flow-b.submit-check-order",
+        ],
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ignore_payee_code_crc() {
-    caught_by(Defect::IgnorePayeeCodeCrc, &["oc.flow-b.tampered-code"]).await;
+    caught_by(
+        Defect::IgnorePayeeCodeCrc,
+        // Every case that sends a payload whose CRC does not match.
+        &[
+            "oc.flow-b.code-verification-order",
+            "oc.flow-b.payload-verified-as-sent",
+            "oc.flow-b.submit-check-order",
+            "oc.flow-b.tampered-code",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,6 +307,15 @@ async fn fail_unanswered_transfer() {
     caught_by(
         Defect::FailUnansweredTransfer,
         &["oc.flow-c.bank-answer-lost", "oc.flow-c.bank-unavailable"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_to_sixteen_devices_only() {
+    caught_by(
+        Defect::PushToSixteenDevicesOnly,
+        &["oc.flow-a.push-to-every-device"],
     )
     .await;
 }

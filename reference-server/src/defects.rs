@@ -24,6 +24,7 @@
 //! | [`Defect::RetryRejectedTransfer`] | the bank processor decides an identical retry of a `REJECTED` transfer anew, so it completes once the payer is funded (OMPP-BANK-005) | `bp.transfer.rejection-is-final` |
 //! | [`Defect::KeepReplacedHandset`] | the SMS center keeps the earlier handset of a number registered again: its token still works (OMPP-SMS-009) | `sc.handset.re-register` |
 //! | [`Defect::FailUnansweredTransfer`] | a checkout whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable` |
+//! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
 //! it is enforced by `ompp::codec`, the codec of the generated services, before the
@@ -80,6 +81,8 @@ pub enum Defect {
     /// A checkout whose `ExecuteTransfer` got an RPC error fails at once, as if the bank had
     /// rejected it, instead of learning the outcome from the bank.
     FailUnansweredTransfer,
+    /// Pushes reach the first `MAX_PUSH_DEVICES` paired devices only.
+    PushToSixteenDevicesOnly,
 }
 
 /// The defects a broken variant has (none by default).

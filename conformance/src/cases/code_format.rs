@@ -35,13 +35,13 @@ pub(super) fn cases() -> Vec<Case> {
 
 /// One EMVCo data object: two-digit id, two-digit length, value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Object {
-    id: String,
-    value: String,
+pub(super) struct Object {
+    pub(super) id: String,
+    pub(super) value: String,
 }
 
 /// Splits `text` into data objects; `Err` says where the form is broken.
-fn objects(text: &str) -> Result<Vec<Object>, String> {
+pub(super) fn objects(text: &str) -> Result<Vec<Object>, String> {
     let mut rest = text;
     let mut out = Vec::new();
     while !rest.is_empty() {

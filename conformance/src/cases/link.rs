@@ -77,7 +77,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-fn link<'a>(target: &'a Target, checks: &Checks) -> Result<&'a LinkSupport, Abort> {
+pub(super) fn link<'a>(target: &'a Target, checks: &Checks) -> Result<&'a LinkSupport, Abort> {
     checks.setup(
         "the secure link's endpoints and identities (endpoints.network_link, endpoints.mobile_link, tls.link; OMPP-CONF-009)",
         target
@@ -87,7 +87,7 @@ fn link<'a>(target: &'a Target, checks: &Checks) -> Result<&'a LinkSupport, Abor
     )
 }
 
-async fn channel(
+pub(super) async fn channel(
     target: &Target,
     checks: &Checks,
     url: &str,
@@ -100,7 +100,7 @@ async fn channel(
     )
 }
 
-async fn network_link(
+pub(super) async fn network_link(
     target: &Target,
     checks: &Checks,
     identity: &Credential,
@@ -118,7 +118,7 @@ async fn network_link(
 }
 
 /// An envelope from `sender` sent `offset` from now (negative: in the past).
-fn envelope(sender: &str, message_id: &str, offset_secs: i64) -> pb::LinkEnvelope {
+pub(super) fn envelope(sender: &str, message_id: &str, offset_secs: i64) -> pb::LinkEnvelope {
     let now = SystemTime::now();
     let at = if offset_secs >= 0 {
         now + Duration::from_secs(offset_secs.unsigned_abs())

@@ -7,6 +7,8 @@ use crate::case::Case;
 
 mod bank;
 mod code_format;
+mod create_order;
+mod devices;
 mod expiry;
 mod fields;
 mod flow_a;
@@ -14,10 +16,15 @@ mod flow_b;
 mod flow_c;
 mod flow_c_bank;
 mod flow_c_codes;
+mod ledger;
 mod link;
+mod payee;
 mod registration;
+mod secrets;
 mod security;
 mod sms;
+mod tls_more;
+mod wire;
 
 /// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
 macro_rules! body {
@@ -48,6 +55,13 @@ pub fn all() -> Vec<Case> {
     cases.extend(code_format::cases());
     cases.extend(bank::cases());
     cases.extend(sms::cases());
+    cases.extend(wire::cases());
+    cases.extend(devices::cases());
+    cases.extend(payee::cases());
+    cases.extend(ledger::cases());
+    cases.extend(tls_more::cases());
+    cases.extend(secrets::cases());
+    cases.extend(create_order::cases());
     cases.extend(expiry::cases());
     cases
 }

@@ -315,7 +315,7 @@ async fn only_tls13(target: &Target, checks: &Checks) -> Result<(), Abort> {
 }
 
 /// The body of an answer to a raw call; shown in transcripts by its length only.
-pub(super) struct RawAnswer(Vec<u8>);
+pub(super) struct RawAnswer(pub(super) Vec<u8>);
 
 impl std::fmt::Debug for RawAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

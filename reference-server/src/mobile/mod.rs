@@ -97,12 +97,31 @@ impl Mobile {
     }
 }
 
-/// A failure reaching the network server, as the device sees it: the network server's own
-/// OMPP error passes through unchanged; a transport failure is `SERVICE_UNAVAILABLE` (or
+/// A failure reaching the network server, as the device sees it (OMPP-ERR-010): the network
+/// server's own OMPP error passes through unchanged, except an error about the link itself,
+/// which is `SERVICE_UNAVAILABLE`; a transport failure is `SERVICE_UNAVAILABLE` (or
 /// `UPSTREAM_TIMEOUT` when the outcome is unknown).
 fn relay_error(status: Status) -> Status {
-    if ProtocolError::from_status(&status).is_ok() {
-        return status;
+    if let Ok(error) = ProtocolError::from_status(&status) {
+        let about_the_link = matches!(
+            error.reason,
+            pb::ErrorReason::PeerNotAllowed
+                | pb::ErrorReason::UnauthenticatedPeer
+                | pb::ErrorReason::MessageTooLarge
+                | pb::ErrorReason::LinkStaleMessage
+                | pb::ErrorReason::LinkReplay
+                | pb::ErrorReason::LinkRateLimited
+                | pb::ErrorReason::LinkSenderMismatch
+        );
+        if !about_the_link {
+            return status;
+        }
+        tracing::warn!(reason = ?error.reason, "the network server refused the secure link call");
+        return ProtocolError::new(
+            pb::ErrorReason::ServiceUnavailable,
+            "the network server cannot be reached",
+        )
+        .into();
     }
     tracing::warn!(code = ?status.code(), "secure link call failed");
     let reason = if status.code() == tonic::Code::DeadlineExceeded {
@@ -367,5 +386,46 @@ impl MobileLinkService for MobileLinkHandler {
         Ok(Response::new(pb::PushNoticeResponse {
             delivered_now: count(delivered),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason_of(status: &Status) -> Option<pb::ErrorReason> {
+        ProtocolError::from_status(status).ok().map(|e| e.reason)
+    }
+
+    #[test]
+    fn link_errors_reach_the_device_as_service_unavailable() {
+        for reason in [
+            pb::ErrorReason::PeerNotAllowed,
+            pb::ErrorReason::UnauthenticatedPeer,
+            pb::ErrorReason::MessageTooLarge,
+            pb::ErrorReason::LinkStaleMessage,
+            pb::ErrorReason::LinkReplay,
+            pb::ErrorReason::LinkRateLimited,
+            pb::ErrorReason::LinkSenderMismatch,
+        ] {
+            let relayed = relay_error(ProtocolError::new(reason, "x").into());
+            assert_eq!(
+                reason_of(&relayed),
+                Some(pb::ErrorReason::ServiceUnavailable),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_network_servers_own_errors_pass_unchanged() {
+        let error = ProtocolError::new(pb::ErrorReason::CredentialsRejected, "x")
+            .with_metadata("attempts_left", 2);
+        let relayed = relay_error(error.clone().into());
+        assert_eq!(ProtocolError::from_status(&relayed).ok(), Some(error));
+        let lost = relay_error(Status::deadline_exceeded("no answer"));
+        assert_eq!(reason_of(&lost), Some(pb::ErrorReason::UpstreamTimeout));
+        let down = relay_error(Status::unavailable("connection refused"));
+        assert_eq!(reason_of(&down), Some(pb::ErrorReason::ServiceUnavailable));
     }
 }

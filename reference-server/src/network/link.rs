@@ -368,6 +368,21 @@ impl NetworkLinkService for NetworkLinkHandler {
             .guard
             .admit(&request, "RelayTopUpWallet")?;
         let customer = self.customer_of(&relay.device_id).await?;
+        // OMPP-MONEY-005, OMPP-LEDGER-010: a wallet in the amount's currency, before the
+        // password.
+        let store = self.network.store();
+        let owner = Owner::Customer(customer.clone());
+        let wallets = blocking(move || Ok(store.balances(&owner)?)).await?;
+        if !wallets
+            .iter()
+            .any(|m| m.currency == relay.request.amount.currency())
+        {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::CurrencyMismatch,
+                "the customer has no wallet in that currency",
+            )
+            .into());
+        }
         let hash = self.password_hash(&customer).await?;
         if !self
             .network

@@ -41,7 +41,7 @@ impl MerchantHandler {
     async fn authorize<T>(
         &self,
         request: &Request<T>,
-        merchant_id: &MerchantId,
+        merchant_id: &str,
     ) -> Result<String, ProtocolError> {
         let identity = crate::tls::require_role(request, Role::Merchant);
         // Broken variant for the conformance suite's own tests (feature "defects").
@@ -55,7 +55,9 @@ impl MerchantHandler {
                 .ok_or(e)
         });
         let identity = identity?;
-        let mismatch = identity.id() != merchant_id.as_str();
+        // Compared as text, so that a malformed merchant_id is a mismatch too: identity
+        // binding comes before field validation (OMPP-ERR-008, OMPP-FLA-003).
+        let mismatch = identity.id() != merchant_id;
         // Broken variant for the conformance suite's own tests (feature "defects").
         #[cfg(feature = "defects")]
         let mismatch = mismatch
@@ -69,7 +71,8 @@ impl MerchantHandler {
             )
             .with_metadata("field", "merchant_id"));
         }
-        let merchant = self.network.merchant(merchant_id).await?;
+        let merchant_id = MerchantId::parse(merchant_id).map_err(crate::errors::internal)?;
+        let merchant = self.network.merchant(&merchant_id).await?;
         merchant.map(|m| m.display_name).ok_or_else(|| {
             ProtocolError::new(
                 pb::ErrorReason::UnknownMerchant,
@@ -102,6 +105,10 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::CreatePaymentRequest>,
     ) -> Result<Response<pb::CreatePaymentResponse>, Status> {
+        // OMPP-FLA-003: the caller's identity and registration come before the fields.
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let create = CreatePayment::parse(request.get_ref()).map_err(Status::from);
         // Broken variant for the conformance suite's own tests (feature "defects").
         #[cfg(feature = "defects")]
@@ -115,9 +122,52 @@ impl MerchantPaymentService for MerchantHandler {
             }
         });
         let create = create?;
-        let merchant_name = self.authorize(&request, &create.merchant_id).await?;
         let store = self.network.store();
         let now = self.network.now();
+
+        // OMPP-IDEM-003 / OMPP-IDEM-004: same key + same request returns the first payment; other content
+        // under the key is a conflict. Checked before the customer (OMPP-FLA-003); the store
+        // checks again inside its transaction, for concurrent requests (OMPP-IDEM-008).
+        let idempotency = IdempotencyRecord {
+            scope: format!("create_payment/{}", create.merchant_id),
+            key: create.idempotency_key.to_string(),
+            digest: Sha256::digest(request.get_ref().encode_to_vec()).to_vec(),
+        };
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let idempotency = if self
+            .network
+            .defect(crate::defects::Defect::IgnoreIdempotencyKey)
+        {
+            IdempotencyRecord {
+                key: random_id("any-"),
+                ..idempotency
+            }
+        } else {
+            idempotency
+        };
+        let (scope, key) = (idempotency.scope.clone(), idempotency.key.clone());
+        let lookup = store.clone();
+        if let Some((digest, payment_id)) =
+            blocking(move || Ok(lookup.idempotent_result(&scope, &key)?)).await?
+        {
+            if digest != idempotency.digest {
+                return Err(ProtocolError::new(
+                    pb::ErrorReason::IdempotencyConflict,
+                    "the idempotency key was used before with a different request",
+                )
+                .into());
+            }
+            let id = PaymentId::parse(&payment_id).map_err(crate::errors::internal)?;
+            let record =
+                self.network.fresh_payment(&id).await?.ok_or_else(|| {
+                    crate::errors::internal("idempotency result without its payment")
+                })?;
+            tracing::info!(payment_id = %record.payment_id, "idempotent retry of create_payment");
+            return Ok(Response::new(pb::CreatePaymentResponse {
+                payment: Some(payment_pb(&record, &merchant_name)),
+            }));
+        }
 
         let customer_wallets = match self.network.customer(&create.customer_id).await? {
             Some(_) => {
@@ -134,13 +184,26 @@ impl MerchantPaymentService for MerchantHandler {
             )
             .into());
         };
-        if !wallets
-            .iter()
-            .any(|m| m.currency == create.amount.currency())
+        let lookup = store.clone();
+        let owner = Owner::Merchant(create.merchant_id.clone());
+        let settlement = blocking(move || Ok(lookup.balances(&owner)?)).await?;
+        let currency = create.amount.currency();
+        if !wallets.iter().any(|m| m.currency == currency)
+            || !settlement.iter().any(|m| m.currency == currency)
         {
             return Err(ProtocolError::new(
                 pb::ErrorReason::CurrencyMismatch,
-                "the customer has no wallet in that currency",
+                "the customer has no wallet or the merchant no settlement wallet in that currency",
+            )
+            .into());
+        }
+        let lookup = store.clone();
+        let customer = create.customer_id.clone();
+        let devices = blocking(move || Ok(lookup.customer_devices(&customer)?)).await?;
+        if devices.is_empty() {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::DeviceNotPaired,
+                "the customer has no paired device to confirm the payment",
             )
             .into());
         }
@@ -160,26 +223,6 @@ impl MerchantPaymentService for MerchantHandler {
             updated_at: now,
             transfer_id: None,
             settled_at: None,
-        };
-        // OMPP-IDEM-003 / OMPP-IDEM-004: same key + same request returns the first payment; other content
-        // under the key is a conflict.
-        let idempotency = IdempotencyRecord {
-            scope: format!("create_payment/{}", create.merchant_id),
-            key: create.idempotency_key.to_string(),
-            digest: Sha256::digest(request.get_ref().encode_to_vec()).to_vec(),
-        };
-        // Broken variant for the conformance suite's own tests (feature "defects").
-        #[cfg(feature = "defects")]
-        let idempotency = if self
-            .network
-            .defect(crate::defects::Defect::IgnoreIdempotencyKey)
-        {
-            IdempotencyRecord {
-                key: random_id("any-"),
-                ..idempotency
-            }
-        } else {
-            idempotency
         };
         let created = blocking(move || Ok(store.create_payment(&record, &idempotency)?)).await?;
         let record = match created {
@@ -206,8 +249,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetPaymentRequest>,
     ) -> Result<Response<pb::GetPaymentResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetPayment::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, &get.merchant_id).await?;
         let record = self.own_payment(&get.merchant_id, &get.payment_id).await?;
         Ok(Response::new(pb::GetPaymentResponse {
             payment: Some(payment_pb(&record, &merchant_name)),
@@ -220,8 +266,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::WatchPaymentRequest>,
     ) -> Result<Response<Self::WatchPaymentStream>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let watch = WatchPayment::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, &watch.merchant_id).await?;
         // Subscribe before reading, so no change between the read and the subscription is lost.
         let mut events = self.network.inner.events.subscribe();
         let record = self
@@ -302,8 +351,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::CancelPaymentRequest>,
     ) -> Result<Response<pb::CancelPaymentResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let cancel = CancelPayment::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, &cancel.merchant_id).await?;
         self.own_payment(&cancel.merchant_id, &cancel.payment_id)
             .await?;
         let store = self.network.store();
@@ -349,8 +401,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetReceiptRequest>,
     ) -> Result<Response<pb::GetReceiptResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetReceipt::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, &get.merchant_id).await?;
         let record = self.own_payment(&get.merchant_id, &get.payment_id).await?;
         let receipt = receipt_pb(&record, &merchant_name).ok_or_else(|| {
             ProtocolError::new(pb::ErrorReason::InvalidState, "the payment has not settled")
@@ -364,8 +419,11 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::IssuePayeeCodeRequest>,
     ) -> Result<Response<pb::IssuePayeeCodeResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        let merchant_name = self
+            .authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let issue = IssuePayeeCode::parse(request.get_ref())?;
-        let merchant_name = self.authorize(&request, &issue.merchant_id).await?;
         let response = self
             .network
             .issue_payee_code(issue, request.get_ref(), &merchant_name)
@@ -379,10 +437,10 @@ impl MerchantPaymentService for MerchantHandler {
     ) -> Result<Response<pb::OpenCheckoutResponse>, Status> {
         // OMPP-FLC-002: certificate identity and merchant before the other fields.
         if let Ok(merchant_id) = MerchantId::parse(&request.get_ref().merchant_id) {
-            self.authorize(&request, &merchant_id).await?;
+            self.authorize(&request, merchant_id.as_str()).await?;
         }
         let open = OpenCheckout::parse(request.get_ref())?;
-        self.authorize(&request, &open.merchant_id).await?;
+        self.authorize(&request, open.merchant_id.as_str()).await?;
         let response = self.network.open_checkout(open, request.get_ref()).await?;
         Ok(Response::new(response))
     }
@@ -391,8 +449,10 @@ impl MerchantPaymentService for MerchantHandler {
         &self,
         request: Request<pb::GetMerchantBalanceRequest>,
     ) -> Result<Response<pb::GetMerchantBalanceResponse>, Status> {
+        // The identity binding before the fields (OMPP-ERR-008).
+        self.authorize(&request, &request.get_ref().merchant_id)
+            .await?;
         let get = GetMerchantBalance::parse(request.get_ref())?;
-        self.authorize(&request, &get.merchant_id).await?;
         let store = self.network.store();
         let owner = Owner::Merchant(get.merchant_id);
         let balances = blocking(move || Ok(store.balances(&owner)?)).await?;

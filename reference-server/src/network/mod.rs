@@ -141,6 +141,16 @@ impl Network {
         self.inner.defects.has(defect)
     }
 
+    /// `devices`, cut to the first `MAX_PUSH_DEVICES` in the broken variant
+    /// [`crate::defects::Defect::PushToSixteenDevicesOnly`].
+    #[cfg(feature = "defects")]
+    fn first_sixteen_only<T>(&self, mut devices: Vec<T>) -> Vec<T> {
+        if self.defect(crate::defects::Defect::PushToSixteenDevicesOnly) {
+            devices.truncate(ompp::limits::MAX_PUSH_DEVICES);
+        }
+        devices
+    }
+
     fn store(&self) -> Arc<dyn Store> {
         self.inner.store.clone()
     }
@@ -313,18 +323,21 @@ impl Network {
                         return;
                     }
                 };
-            let request = pb::PushNoticeRequest {
-                envelope: Some(this.inner.stamp.envelope()),
-                customer_id: customer.to_string(),
-                device_ids: devices
-                    .iter()
-                    .take(ompp::limits::MAX_PUSH_DEVICES)
-                    .map(ToString::to_string)
-                    .collect(),
-                notice: Some(notice),
-            };
-            if let Err(status) = this.inner.mobile.clone().push_notice(request).await {
-                tracing::warn!(code = ?status.code(), "mobile server did not take a notice");
+            // OMPP-FLA-014 / OMPP-REG-009: every paired device, in pushes of at most
+            // MAX_PUSH_DEVICES (OMPP-MSG-009), each a new secure-link message (OMPP-LINK-010).
+            // Broken variant for the conformance suite's own tests (feature "defects").
+            #[cfg(feature = "defects")]
+            let devices = this.first_sixteen_only(devices);
+            for chunk in devices.chunks(ompp::limits::MAX_PUSH_DEVICES) {
+                let request = pb::PushNoticeRequest {
+                    envelope: Some(this.inner.stamp.envelope()),
+                    customer_id: customer.to_string(),
+                    device_ids: chunk.iter().map(ToString::to_string).collect(),
+                    notice: Some(notice.clone()),
+                };
+                if let Err(status) = this.inner.mobile.clone().push_notice(request).await {
+                    tracing::warn!(code = ?status.code(), "mobile server did not take a notice");
+                }
             }
         });
     }
@@ -349,34 +362,37 @@ impl Network {
                     return;
                 }
             };
-            let request = pb::PushPaymentRequestRequest {
-                envelope: Some(this.inner.stamp.envelope()),
-                customer_id: record
-                    .customer_id
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                device_ids: devices
-                    .iter()
-                    .take(ompp::limits::MAX_PUSH_DEVICES)
-                    .map(ToString::to_string)
-                    .collect(),
-                payment_request: Some(pushed_pb(&record, &merchant_name)),
-            };
-            match this
-                .inner
-                .mobile
-                .clone()
-                .push_payment_request(request)
-                .await
-            {
-                Ok(response) => tracing::info!(
-                    payment_id = %record.payment_id,
-                    delivered_now = response.get_ref().delivered_now,
-                    "payment request pushed"
-                ),
-                Err(status) => {
-                    tracing::warn!(code = ?status.code(), "mobile server did not take a push")
+            // OMPP-FLA-005 / OMPP-REG-009: every paired device, in pushes of at most
+            // MAX_PUSH_DEVICES (OMPP-MSG-009), each a new secure-link message (OMPP-LINK-010).
+            // Broken variant for the conformance suite's own tests (feature "defects").
+            #[cfg(feature = "defects")]
+            let devices = this.first_sixteen_only(devices);
+            for chunk in devices.chunks(ompp::limits::MAX_PUSH_DEVICES) {
+                let request = pb::PushPaymentRequestRequest {
+                    envelope: Some(this.inner.stamp.envelope()),
+                    customer_id: record
+                        .customer_id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    device_ids: chunk.iter().map(ToString::to_string).collect(),
+                    payment_request: Some(pushed_pb(&record, &merchant_name)),
+                };
+                match this
+                    .inner
+                    .mobile
+                    .clone()
+                    .push_payment_request(request)
+                    .await
+                {
+                    Ok(response) => tracing::info!(
+                        payment_id = %record.payment_id,
+                        delivered_now = response.get_ref().delivered_now,
+                        "payment request pushed"
+                    ),
+                    Err(status) => {
+                        tracing::warn!(code = ?status.code(), "mobile server did not take a push")
+                    }
                 }
             }
         });
