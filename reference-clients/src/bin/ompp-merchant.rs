@@ -9,6 +9,7 @@ use ompp::money::{Amount, Currency};
 use ompp::proto::v1 as pb;
 use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp::types::Role;
 use ompp_clients::connect::{Target, channel, identity_of_pem};
 use ompp_clients::outcome::{describe, money, reason, receipt, status};
 use ompp_clients::{ClientError, keys, write_text};
@@ -177,6 +178,7 @@ async fn merchant(
     let channel = channel(&Target {
         url: &cli.server,
         ca: &cli.ca,
+        server_role: Role::Network,
         identity: Some((&cli.cert, &cli.key)),
     })
     .await?;
@@ -212,6 +214,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             let channel = channel(&Target {
                 url: &cli.server,
                 ca: &cli.ca,
+                server_role: Role::Network,
                 identity: None,
             })
             .await?;

@@ -11,6 +11,7 @@ use ompp::proto::v1::device_service_client::DeviceServiceClient;
 use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
 use ompp::proto::v1::handset_service_client::HandsetServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp::types::Role;
 use ompp_clients::connect::{Target, channel};
 use ompp_clients::outcome::{describe, money, reason, receipt, status};
 use ompp_clients::{ClientError, keys, read_password_file, read_text, write_text};
@@ -272,6 +273,7 @@ async fn handset(
     let channel = channel(&Target {
         url: &cli.sms,
         ca: &cli.ca,
+        server_role: Role::Sms,
         identity: None,
     })
     .await?;
@@ -335,6 +337,7 @@ async fn device(cli: &Cli) -> Result<DeviceServiceClient<Channel>, ClientError> 
     let channel = channel(&Target {
         url: &cli.mobile,
         ca: &cli.ca,
+        server_role: Role::Mobile,
         identity: Some((&cert, &key)),
     })
     .await?;
@@ -346,6 +349,7 @@ async fn registration(cli: &Cli) -> Result<RegistrationServiceClient<Channel>, C
         channel(&Target {
             url: &cli.server,
             ca: &cli.ca,
+            server_role: Role::Network,
             identity: None,
         })
         .await?,
@@ -689,6 +693,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 channel(&Target {
                     url: &cli.server,
                     ca: &cli.ca,
+                    server_role: Role::Network,
                     identity: None,
                 })
                 .await?,
