@@ -43,7 +43,13 @@ pub fn tls_config(
     server_role: Role,
 ) -> Result<ClientConfig, ClientError> {
     let tls = |e: rustls::Error| ClientError::Tls(e.to_string());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Only TLS 1.3 cipher suites, so that the ClientHello offers nothing a TLS 1.2 server
+    // could select.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .retain(|suite| suite.version() == &rustls::version::TLS13);
+    let provider = Arc::new(provider);
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         let cert = cert.map_err(|e| ClientError::Tls(format!("operator CA: {e}")))?;
