@@ -256,9 +256,15 @@ async fn ask(question: &str) -> Result<String, ClientError> {
         print!("{question}");
         let _ = std::io::stdout().flush();
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map(|_| line.trim().to_owned())
+        match std::io::stdin().read_line(&mut line) {
+            // End of input is no answer: stop rather than act on an empty one.
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "no more input",
+            )),
+            Ok(_) => Ok(line.trim().to_owned()),
+            Err(error) => Err(error),
+        }
     })
     .await
     .map_err(|e| ClientError::Usage(e.to_string()))?
