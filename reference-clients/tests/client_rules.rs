@@ -767,3 +767,182 @@ async fn the_terminal_treats_an_unknown_payment_status_as_not_final() {
         text(&output)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A mobile server (DeviceService) that pushes one payment request and answers its confirmation
+// as scripted.
+
+type Events = tokio::sync::mpsc::Sender<Result<pb::SubscribeResponse, Status>>;
+
+#[derive(Debug, Clone)]
+struct FakeDevice {
+    calls: Calls,
+    /// The answer to every ConfirmPayment.
+    confirm: Status,
+    /// The push stream of the last subscription.
+    events: Arc<Mutex<Option<Events>>>,
+}
+
+impl FakeDevice {
+    fn new(confirm: Status) -> Self {
+        Self {
+            calls: Calls::default(),
+            confirm,
+            events: Arc::default(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ompp::proto::v1::device_service_server::DeviceService for FakeDevice {
+    type SubscribeStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::SubscribeResponse, Status>>;
+
+    async fn subscribe(
+        &self,
+        _: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.calls.push("Subscribe");
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let request = pb::PushedPaymentRequest {
+            payment_id: "P-1".into(),
+            merchant_id: "M-1042".into(),
+            merchant_name: "Shop".into(),
+            amount: Some(pb::Money {
+                currency: "EUR".into(),
+                minor_units: 1250,
+            }),
+            attempts_left: 3,
+            ..Default::default()
+        };
+        let event = pb::subscribe_response::Event::PaymentRequest(request);
+        let _ = tx
+            .send(Ok(pb::SubscribeResponse { event: Some(event) }))
+            .await;
+        *self.events.lock().unwrap() = Some(tx);
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn confirm_payment(
+        &self,
+        _: Request<pb::ConfirmPaymentRequest>,
+    ) -> Result<Response<pb::ConfirmPaymentResponse>, Status> {
+        self.calls.push("ConfirmPayment");
+        // The payment settled after all: the notice follows on the push stream.
+        let events = self.events.lock().unwrap().clone();
+        if let Some(events) = events {
+            for status in [99, pb::PaymentStatus::Settled as i32] {
+                let notice = pb::DeviceNotice {
+                    payment_id: "P-1".into(),
+                    status,
+                    ..Default::default()
+                };
+                let event = pb::subscribe_response::Event::Notice(notice);
+                let _ = events
+                    .send(Ok(pb::SubscribeResponse { event: Some(event) }))
+                    .await;
+            }
+        }
+        Err(self.confirm.clone())
+    }
+
+    async fn decline_payment(
+        &self,
+        _: Request<pb::DeclinePaymentRequest>,
+    ) -> Result<Response<pb::DeclinePaymentResponse>, Status> {
+        self.calls.push("DeclinePayment");
+        unimplemented()
+    }
+
+    async fn preview_payee_code(
+        &self,
+        _: Request<pb::PreviewPayeeCodeRequest>,
+    ) -> Result<Response<pb::PreviewPayeeCodeResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn submit_payee_code(
+        &self,
+        _: Request<pb::SubmitPayeeCodeRequest>,
+    ) -> Result<Response<pb::SubmitPayeeCodeResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn get_wallet_balance(
+        &self,
+        _: Request<pb::GetWalletBalanceRequest>,
+    ) -> Result<Response<pb::GetWalletBalanceResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn list_wallet_history(
+        &self,
+        _: Request<pb::ListWalletHistoryRequest>,
+    ) -> Result<Response<pb::ListWalletHistoryResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn top_up_wallet(
+        &self,
+        _: Request<pb::TopUpWalletRequest>,
+    ) -> Result<Response<pb::TopUpWalletResponse>, Status> {
+        unimplemented()
+    }
+}
+
+/// OMPP-ERR-011 for `ConfirmPayment`: after `INTERNAL`, `UPSTREAM_TIMEOUT` or `UNAVAILABLE`
+/// without `ErrorInfo`, the wallet (confirming automatically with the password) sends no second
+/// confirmation; it waits for the payment's notice on the push stream, skips one with a status
+/// it does not know (OMPP-VER-005), and ends on the final one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallet_never_confirms_twice_after_an_unknown_outcome() {
+    let unknown_outcomes = [
+        ProtocolError::new(R::Internal, "CREDENTIALS_REJECTED: try again").to_status(),
+        ProtocolError::new(R::UpstreamTimeout, "").to_status(),
+        Status::new(Code::Unavailable, "connection reset"),
+    ];
+    for failure in unknown_outcomes {
+        let pki = Pki::new();
+        let fake = FakeDevice::new(failure.clone());
+        let calls = fake.calls.clone();
+        let config = ompp_server::tls::server_config(
+            certs_from_pem(&pki.pki.mobile.cert_pem).unwrap(),
+            key_from_pem(&pki.pki.mobile.key_pem).unwrap(),
+            vec![pki.pki.operator_ca.cert_der()],
+            ompp_server::tls::ClientAuth::Required,
+        )
+        .unwrap();
+        let address = serve(
+            Routes::new(ompp::proto::v1::device_service_server::DeviceServiceServer::new(fake)),
+            config,
+        )
+        .await;
+        std::fs::create_dir_all(pki.path("wallet")).unwrap();
+        pki.write("wallet/device", &pki.issue(Role::Device, "D-1"));
+        std::fs::write(pki.path("pw.txt"), "correct horse battery\n").unwrap();
+        let mut wallet = Command::new(env!("CARGO_BIN_EXE_ompp-wallet"));
+        wallet
+            .current_dir(pki.dir.path())
+            .args(["--mobile", &url(address), "--ca"])
+            .arg(pki.ca())
+            .args(["--dir", "wallet", "listen", "--auto-confirm", "--once"])
+            .args(["--password-file", "pw.txt"]);
+        let output = tokio::time::timeout(std::time::Duration::from_secs(60), run(wallet, ""))
+            .await
+            .expect("the wallet ends on the payment's final notice");
+        assert!(output.status.success(), "{failure:?}\n{}", text(&output));
+        assert_eq!(
+            calls.list(),
+            ["Subscribe", "ConfirmPayment"],
+            "{failure:?}\n{}",
+            text(&output)
+        );
+        assert!(
+            text(&output).contains("notice: payment P-1 SETTLED"),
+            "{failure:?}\n{}",
+            text(&output)
+        );
+    }
+}

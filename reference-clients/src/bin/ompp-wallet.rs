@@ -15,7 +15,7 @@ use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
 use ompp::types::Role;
 use ompp_clients::connect::{Target, channel};
 use ompp_clients::outcome::{
-    Failure, Next, checkout_done, describe, money, reason, receipt, status,
+    Failure, Next, checkout_done, describe, money, payment_final, reason, receipt, status,
 };
 use ompp_clients::{ClientError, keys, read_password_file, read_text, write_text};
 use serde::{Deserialize, Serialize};
@@ -382,12 +382,13 @@ fn show_request(r: &pb::PushedPaymentRequest) {
     println!("  attempts {}", r.attempts_left);
 }
 
-/// Answers one request; returns when it has an outcome.
+/// Answers one request; returns when it has an outcome: `true` when it is known, `false` when
+/// the last answer left it unknown and the payment's notice will tell.
 async fn answer(
     client: &mut DeviceServiceClient<Channel>,
     request: &pb::PushedPaymentRequest,
     auto_password: Option<&str>,
-) -> Result<(), ClientError> {
+) -> Result<bool, ClientError> {
     loop {
         let password = match auto_password {
             Some(p) => p.to_owned(),
@@ -401,7 +402,7 @@ async fn answer(
                         .await
                         .map_err(|s| refused(&s))?;
                     println!("declined: {}", status(declined.into_inner().status));
-                    return Ok(());
+                    return Ok(true);
                 }
                 typed
             }
@@ -419,7 +420,7 @@ async fn answer(
                 if let Some(r) = &response.receipt {
                     println!("{}", receipt(r));
                 }
-                return Ok(());
+                return Ok(true);
             }
             Err(s) => {
                 println!("refused: {}", describe(&s));
@@ -434,9 +435,9 @@ async fn answer(
                     // (OMPP-ERR-011).
                     Next::LearnState => {
                         println!("outcome unknown: the payment's notice will tell");
-                        return Ok(());
+                        return Ok(false);
                     }
-                    _ => return Ok(()),
+                    _ => return Ok(true),
                 }
             }
         }
@@ -603,6 +604,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 .into_inner();
             println!("listening for payment requests (Ctrl-C to stop)");
             let mut answered = std::collections::HashSet::new();
+            // Payments whose confirmation had an unknown outcome.
+            let mut unknown = std::collections::HashSet::new();
             while let Some(event) = stream.message().await.map_err(|s| refused(&s))? {
                 match event.event {
                     Some(pb::subscribe_response::Event::PaymentRequest(request)) => {
@@ -627,8 +630,11 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                                 continue;
                             }
                         }
-                        answer(&mut client, &request, auto_password.as_deref()).await?;
-                        if *once {
+                        let known = answer(&mut client, &request, auto_password.as_deref()).await?;
+                        if !known {
+                            // Wait for the payment's final notice (OMPP-ERR-011).
+                            unknown.insert(request.payment_id.clone());
+                        } else if *once {
                             return Ok(ExitCode::SUCCESS);
                         }
                     }
@@ -646,6 +652,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                             line.push_str(" - ALERT: the password was entered wrongly too often");
                         }
                         println!("{line}");
+                        if payment_final(notice.status)
+                            && unknown.remove(&notice.payment_id)
+                            && *once
+                        {
+                            return Ok(ExitCode::SUCCESS);
+                        }
                     }
                     None => {}
                 }
