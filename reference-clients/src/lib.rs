@@ -5,9 +5,10 @@
 //! library holds what both share.
 //!
 //! # Layout
-//! - [`connect`]: TLS channels to the operation center.
+//! - [`connect`]: TLS 1.3 channels to the operation center, checking the server's role.
 //! - [`keys`]: key pairs and certificate signing requests for registration.
-//! - [`outcome`]: printing results and OMPP errors for people.
+//! - [`outcome`]: printing results and OMPP errors for people, and deciding on them by code,
+//!   reason and metadata only.
 //! - [`qr`]: payee codes as terminal text and PNG, and PNG scanning.
 #![deny(missing_docs)]
 
@@ -47,6 +48,9 @@ pub enum ClientError {
     /// Key or CSR generation failed.
     #[error("key generation: {0}")]
     Keys(String),
+    /// TLS material is unusable, or the server is not the one expected.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Reads a file as text.

@@ -9,8 +9,11 @@ use ompp::money::{Amount, Currency};
 use ompp::proto::v1 as pb;
 use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp::types::Role;
 use ompp_clients::connect::{Target, channel, identity_of_pem};
-use ompp_clients::outcome::{describe, money, reason, receipt, status};
+use ompp_clients::outcome::{
+    Failure, Next, describe, money, payment_final, reason, receipt, status,
+};
 use ompp_clients::{ClientError, keys, write_text};
 use tonic::transport::Channel;
 
@@ -177,6 +180,7 @@ async fn merchant(
     let channel = channel(&Target {
         url: &cli.server,
         ca: &cli.ca,
+        server_role: Role::Network,
         identity: Some((&cli.cert, &cli.key)),
     })
     .await?;
@@ -188,6 +192,49 @@ async fn merchant(
 
 fn refused(status: &tonic::Status) -> ClientError {
     ClientError::Refused(describe(status))
+}
+
+/// The payment once final: `last` if it is, otherwise what `GetPayment` says, asked again with
+/// backoff (half a second to four, for about a minute) while it is not final. A status this
+/// terminal does not know (a later version's) is not final (OMPP-VER-005).
+async fn learn_payment(
+    client: &mut MerchantPaymentServiceClient<Channel>,
+    merchant_id: &str,
+    last: pb::Payment,
+) -> Result<pb::Payment, ClientError> {
+    let mut last = last;
+    let mut delay = Duration::from_millis(500);
+    let mut waited = Duration::ZERO;
+    while !payment_final(last.status) {
+        if waited >= Duration::from_secs(60) {
+            return Err(ClientError::Refused(format!(
+                "payment {} is {}; ask again later (ompp-merchant status)",
+                last.payment_id,
+                status(last.status)
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(4));
+        let asked = client
+            .get_payment(pb::GetPaymentRequest {
+                merchant_id: merchant_id.to_owned(),
+                payment_id: last.payment_id.clone(),
+            })
+            .await;
+        match asked {
+            Ok(response) => {
+                if let Some(p) = response.into_inner().payment {
+                    last = p;
+                }
+            }
+            Err(s) if matches!(Failure::of(&s).next(), Next::Stop | Next::Correct) => {
+                return Err(refused(&s));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(last)
 }
 
 fn print_payment(p: &pb::Payment) {
@@ -212,6 +259,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             let channel = channel(&Target {
                 url: &cli.server,
                 ca: &cli.ca,
+                server_role: Role::Network,
                 identity: None,
             })
             .await?;
@@ -289,7 +337,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             );
             let mut watch = client
                 .watch_payment(pb::WatchPaymentRequest {
-                    merchant_id,
+                    merchant_id: merchant_id.clone(),
                     payment_id: payment.payment_id.clone(),
                 })
                 .await
@@ -310,6 +358,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                     }
                 }
             }
+            let last = learn_payment(&mut client, &merchant_id, last).await?;
             match &last.receipt {
                 Some(r) if last.status == pb::PaymentStatus::Settled as i32 => {
                     println!("{}", receipt(r));
@@ -379,7 +428,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             println!("waiting for the payer to scan and confirm...");
             let mut watch = client
                 .watch_payment(pb::WatchPaymentRequest {
-                    merchant_id,
+                    merchant_id: merchant_id.clone(),
                     payment_id: code.payment_id.clone(),
                 })
                 .await
@@ -389,6 +438,10 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             while let Some(update) = watch.message().await.map_err(|s| refused(&s))? {
                 last = update.payment;
             }
+            let last = match last {
+                Some(p) => Some(learn_payment(&mut client, &merchant_id, p).await?),
+                None => None,
+            };
             match last {
                 Some(p) if p.status == pb::PaymentStatus::Settled as i32 => {
                     if let Some(r) = &p.receipt {
@@ -451,7 +504,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             println!("waiting for the customer to pay...");
             let mut watch = client
                 .watch_payment(pb::WatchPaymentRequest {
-                    merchant_id,
+                    merchant_id: merchant_id.clone(),
                     payment_id: payment.payment_id.clone(),
                 })
                 .await
@@ -463,6 +516,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                     last = p;
                 }
             }
+            let last = learn_payment(&mut client, &merchant_id, last).await?;
             match &last.receipt {
                 Some(r) if last.status == pb::PaymentStatus::Settled as i32 => {
                     println!("{}", receipt(r));

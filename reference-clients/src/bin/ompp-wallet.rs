@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ompp::money::{Amount, Currency};
@@ -11,8 +12,11 @@ use ompp::proto::v1::device_service_client::DeviceServiceClient;
 use ompp::proto::v1::gateway_service_client::GatewayServiceClient;
 use ompp::proto::v1::handset_service_client::HandsetServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp::types::Role;
 use ompp_clients::connect::{Target, channel};
-use ompp_clients::outcome::{describe, money, reason, receipt, status};
+use ompp_clients::outcome::{
+    Failure, Next, checkout_done, describe, money, payment_final, reason, receipt, status,
+};
 use ompp_clients::{ClientError, keys, read_password_file, read_text, write_text};
 use serde::{Deserialize, Serialize};
 use tonic::transport::Channel;
@@ -252,9 +256,15 @@ async fn ask(question: &str) -> Result<String, ClientError> {
         print!("{question}");
         let _ = std::io::stdout().flush();
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map(|_| line.trim().to_owned())
+        match std::io::stdin().read_line(&mut line) {
+            // End of input is no answer: stop rather than act on an empty one.
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "no more input",
+            )),
+            Ok(_) => Ok(line.trim().to_owned()),
+            Err(error) => Err(error),
+        }
     })
     .await
     .map_err(|e| ClientError::Usage(e.to_string()))?
@@ -272,6 +282,7 @@ async fn handset(
     let channel = channel(&Target {
         url: &cli.sms,
         ca: &cli.ca,
+        server_role: Role::Sms,
         identity: None,
     })
     .await?;
@@ -335,6 +346,7 @@ async fn device(cli: &Cli) -> Result<DeviceServiceClient<Channel>, ClientError> 
     let channel = channel(&Target {
         url: &cli.mobile,
         ca: &cli.ca,
+        server_role: Role::Mobile,
         identity: Some((&cert, &key)),
     })
     .await?;
@@ -346,6 +358,7 @@ async fn registration(cli: &Cli) -> Result<RegistrationServiceClient<Channel>, C
         channel(&Target {
             url: &cli.server,
             ca: &cli.ca,
+            server_role: Role::Network,
             identity: None,
         })
         .await?,
@@ -369,12 +382,13 @@ fn show_request(r: &pb::PushedPaymentRequest) {
     println!("  attempts {}", r.attempts_left);
 }
 
-/// Answers one request; returns when it has an outcome.
+/// Answers one request; returns when it has an outcome: `true` when it is known, `false` when
+/// the last answer left it unknown and the payment's notice will tell.
 async fn answer(
     client: &mut DeviceServiceClient<Channel>,
     request: &pb::PushedPaymentRequest,
     auto_password: Option<&str>,
-) -> Result<(), ClientError> {
+) -> Result<bool, ClientError> {
     loop {
         let password = match auto_password {
             Some(p) => p.to_owned(),
@@ -388,7 +402,7 @@ async fn answer(
                         .await
                         .map_err(|s| refused(&s))?;
                     println!("declined: {}", status(declined.into_inner().status));
-                    return Ok(());
+                    return Ok(true);
                 }
                 typed
             }
@@ -406,19 +420,85 @@ async fn answer(
                 if let Some(r) = &response.receipt {
                     println!("{}", receipt(r));
                 }
-                return Ok(());
+                return Ok(true);
             }
             Err(s) => {
-                let text = describe(&s);
-                let retry = auto_password.is_none()
-                    && ompp::error::ProtocolError::from_status(&s)
-                        .is_ok_and(|e| e.reason == pb::ErrorReason::CredentialsRejected);
-                println!("refused: {text}");
-                if !retry {
-                    return Ok(());
+                println!("refused: {}", describe(&s));
+                let failure = Failure::of(&s);
+                match failure.next() {
+                    // A wrong password, typed by a person: ask again.
+                    Next::Correct
+                        if auto_password.is_none()
+                            && failure.is(pb::ErrorReason::CredentialsRejected) => {}
+                    // The confirmation may or may not have been applied: never confirm again
+                    // before the payment's notice or a new push says how it stands
+                    // (OMPP-ERR-011).
+                    Next::LearnState => {
+                        println!("outcome unknown: the payment's notice will tell");
+                        return Ok(false);
+                    }
+                    _ => return Ok(true),
                 }
             }
         }
+    }
+}
+
+/// The outcome of a checkout for people, and the exit code: success when it settled.
+fn checkout_outcome(view: &pb::CheckoutView) -> ExitCode {
+    println!("outcome: {}", status(view.status));
+    if view.failure_reason != 0 {
+        println!("reason:  {}", reason(view.failure_reason));
+    }
+    if let Some(r) = &view.receipt {
+        println!("{}", receipt(r));
+    }
+    if view.status == pb::PaymentStatus::Settled as i32 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Asks for a checkout's state until it is done or waits for a code (OMPP-ERR-011): a step
+/// this wallet does not know is not final (OMPP-VER-005). Backs off from half a second to
+/// four, for about a minute; failures of the query itself are retried the same way unless
+/// repeating cannot help.
+async fn learn_checkout(
+    gateway: &mut GatewayServiceClient<Channel>,
+    payment_id: &str,
+) -> Result<pb::CheckoutView, ClientError> {
+    let mut delay = Duration::from_millis(500);
+    let mut waited = Duration::ZERO;
+    loop {
+        let asked = gateway
+            .get_checkout_status(pb::GetCheckoutStatusRequest {
+                payment_id: payment_id.to_owned(),
+            })
+            .await;
+        match asked {
+            Ok(response) => {
+                let view = response.into_inner().checkout.unwrap_or_default();
+                if checkout_done(view.step)
+                    || view.step == pb::CheckoutStep::AuthorizationCode as i32
+                {
+                    return Ok(view);
+                }
+                println!("checkout {payment_id}: {}", status(view.status));
+            }
+            Err(s) if matches!(Failure::of(&s).next(), Next::Stop | Next::Correct) => {
+                return Err(refused(&s));
+            }
+            Err(s) => println!("checkout {payment_id}: {}", describe(&s)),
+        }
+        if waited >= Duration::from_secs(60) {
+            return Err(ClientError::Refused(format!(
+                "checkout {payment_id}: no outcome yet; ask again later"
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(4));
     }
 }
 
@@ -524,6 +604,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 .into_inner();
             println!("listening for payment requests (Ctrl-C to stop)");
             let mut answered = std::collections::HashSet::new();
+            // Payments whose confirmation had an unknown outcome.
+            let mut unknown = std::collections::HashSet::new();
             while let Some(event) = stream.message().await.map_err(|s| refused(&s))? {
                 match event.event {
                     Some(pb::subscribe_response::Event::PaymentRequest(request)) => {
@@ -548,8 +630,11 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                                 continue;
                             }
                         }
-                        answer(&mut client, &request, auto_password.as_deref()).await?;
-                        if *once {
+                        let known = answer(&mut client, &request, auto_password.as_deref()).await?;
+                        if !known {
+                            // Wait for the payment's final notice (OMPP-ERR-011).
+                            unknown.insert(request.payment_id.clone());
+                        } else if *once {
                             return Ok(ExitCode::SUCCESS);
                         }
                     }
@@ -567,6 +652,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                             line.push_str(" - ALERT: the password was entered wrongly too often");
                         }
                         println!("{line}");
+                        if payment_final(notice.status)
+                            && unknown.remove(&notice.payment_id)
+                            && *once
+                        {
+                            return Ok(ExitCode::SUCCESS);
+                        }
                     }
                     None => {}
                 }
@@ -689,6 +780,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 channel(&Target {
                     url: &cli.server,
                     ca: &cli.ca,
+                    server_role: Role::Network,
                     identity: None,
                 })
                 .await?,
@@ -775,34 +867,40 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                         authorization_code: code,
                     })
                     .await;
-                match result {
-                    Ok(response) => {
-                        let view = response.into_inner().checkout.unwrap_or_default();
-                        println!("outcome: {}", status(view.status));
-                        if view.failure_reason != 0 {
-                            println!("reason:  {}", reason(view.failure_reason));
-                        }
-                        if let Some(r) = &view.receipt {
-                            println!("{}", receipt(r));
-                        }
-                        let settled = view.status == pb::PaymentStatus::Settled as i32;
-                        return Ok(if settled {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::FAILURE
-                        });
-                    }
+                let view = match result {
+                    Ok(response) => response.into_inner().checkout.unwrap_or_default(),
                     Err(s) => {
-                        let again = sms_stream.is_none()
-                            && ompp::error::ProtocolError::from_status(&s).is_ok_and(|e| {
-                                e.reason == pb::ErrorReason::AuthorizationCodeIncorrect
-                            });
                         println!("refused: {}", describe(&s));
-                        if !again {
-                            return Ok(ExitCode::FAILURE);
+                        let failure = Failure::of(&s);
+                        match failure.next() {
+                            // The code may or may not have been taken: learn the checkout's
+                            // state before submitting a code again (OMPP-ERR-011).
+                            Next::LearnState => {
+                                let view = learn_checkout(&mut gateway, payment_id).await?;
+                                if view.step == pb::CheckoutStep::AuthorizationCode as i32
+                                    && sms_stream.is_none()
+                                {
+                                    println!("the code was not taken; enter it again");
+                                    continue;
+                                }
+                                view
+                            }
+                            Next::Correct
+                                if sms_stream.is_none()
+                                    && failure.is(pb::ErrorReason::AuthorizationCodeIncorrect) =>
+                            {
+                                continue;
+                            }
+                            _ => return Ok(ExitCode::FAILURE),
                         }
                     }
+                };
+                if !checkout_done(view.step) {
+                    // Processing, or a step this wallet does not know (OMPP-VER-005).
+                    let view = learn_checkout(&mut gateway, payment_id).await?;
+                    return Ok(checkout_outcome(&view));
                 }
+                return Ok(checkout_outcome(&view));
             }
         }
         Command::Decode { payload } => {
