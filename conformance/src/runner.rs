@@ -321,14 +321,16 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
     notes.push(coverage_note(&cases::all()));
     let restricted = selected.len() != catalogue.len();
     if restricted {
+        let mut how = Vec::new();
+        if let Some(glob) = &options.only {
+            how.push(format!("--only {glob:?}"));
+        }
+        if options.skip_waiting {
+            how.push("--skip-waiting".to_owned());
+        }
         notes.push(format!(
-            "restricted run (--only {:?}{}): {} of {} cases; not conformant by OMPP-CONF-007",
-            options.only.as_deref().unwrap_or_default(),
-            if options.skip_waiting {
-                ", --skip-waiting"
-            } else {
-                ""
-            },
+            "restricted run ({}): {} of {} cases; not conformant by OMPP-CONF-007",
+            how.join(", "),
             selected.len(),
             catalogue.len()
         ));

@@ -11,6 +11,8 @@
 //! - [`mobile`]: the mobile server: device service and its end of the link.
 //! - [`link`]: envelopes and the firewall guard on both link ends.
 //! - [`tls`]: TLS 1.3 server configs, client certificates, caller identities.
+//! - [`tls_client`]: the operation center as a TLS client of its peers (TLS 1.3 only, the
+//!   server identity checked).
 //! - [`bank`]: the reference bank processor (accounts, idempotent transfers, fault injection).
 //! - [`sms`]: the reference SMS center (durable queue, handset streams, delivery reports).
 //! - [`pki`]: the development PKI (operator CA, link CA, party certificates, CSR signing).
@@ -37,3 +39,4 @@ pub mod secrets;
 pub mod sms;
 pub mod store;
 pub mod tls;
+pub mod tls_client;

@@ -20,7 +20,7 @@ use ompp::types::{MerchantId, PartyIdentity};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Channel, Server};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -34,7 +34,7 @@ use crate::passwords::PasswordHasherService;
 use crate::pki::{DevPki, Issued, certs_from_pem};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{MerchantRecord, Store};
-use crate::tls::{ClientAuth, client_tls, server_config};
+use crate::tls::{ClientAuth, server_config};
 
 /// Which servers this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -170,40 +170,36 @@ fn local(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(fallback)
 }
 
-fn link_channel(url: &str, link_ca_pem: &str, identity: &Issued) -> Result<Channel, StartError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .and_then(|e| {
-            e.tls_config(client_tls(
-                link_ca_pem,
-                Some((&identity.cert_pem, &identity.key_pem)),
-                "localhost",
-            ))
-        })
-        .map_err(|source| StartError::Endpoint {
-            url: url.to_owned(),
-            source,
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10));
-    Ok(endpoint.connect_lazy())
+fn link_channel(
+    url: &str,
+    link_ca_pem: &str,
+    identity: &Issued,
+    peer: &PartyIdentity,
+) -> Result<Channel, StartError> {
+    let tls = crate::tls_client::client_config(
+        link_ca_pem,
+        (&identity.cert_pem, &identity.key_pem),
+        crate::tls_client::Expected::Identity(peer.clone()),
+    )
+    .map_err(StartError::Config)?;
+    crate::tls_client::lazy_channel(url, tls, Some(Duration::from_secs(10)))
+        .map_err(StartError::Config)
 }
 
 /// A channel to the bank processor or SMS center: mutual TLS with the network server's
-/// identity, trusting the operator CA.
-fn upstream_channel(url: &str, pki: &DevPki) -> Result<Channel, StartError> {
-    let tls = client_tls(
+/// identity, trusting the operator CA, accepting only a server of `role` (OMPP-TLS-012).
+fn upstream_channel(
+    url: &str,
+    pki: &DevPki,
+    role: ompp::types::Role,
+) -> Result<Channel, StartError> {
+    let tls = crate::tls_client::client_config(
         &pki.operator_ca.cert_pem(),
-        Some((&pki.network.cert_pem, &pki.network.key_pem)),
-        "localhost",
-    );
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .and_then(|e| e.tls_config(tls))
-        .map_err(|source| StartError::Endpoint {
-            url: url.to_owned(),
-            source,
-        })?
-        .connect_timeout(Duration::from_secs(5));
-    Ok(endpoint.connect_lazy())
+        (&pki.network.cert_pem, &pki.network.key_pem),
+        crate::tls_client::Expected::Role(role),
+    )
+    .map_err(StartError::Config)?;
+    crate::tls_client::lazy_channel(url, tls, None).map_err(StartError::Config)
 }
 
 /// Runs a server future as a task, logging why it stopped if it stopped with an error.
@@ -377,6 +373,7 @@ pub async fn start(
                 &mobile_link_url,
                 &link_ca_pem,
                 &pki.link_network,
+                &mobile_identity,
             )?),
             stamp: EnvelopeStamp {
                 identity: network_identity.clone(),
@@ -403,10 +400,14 @@ pub async fn start(
                     source,
                 })?,
             sms: Some(SmsCenterServiceClient::new(upstream_channel(
-                &sms_url, &pki,
+                &sms_url,
+                &pki,
+                ompp::types::Role::Sms,
             )?)),
             bank: Some(BankProcessorServiceClient::new(upstream_channel(
-                &bank_url, &pki,
+                &bank_url,
+                &pki,
+                ompp::types::Role::Bank,
             )?)),
             gateway_url: config.network.gateway_url.clone(),
         });
@@ -511,6 +512,7 @@ pub async fn start(
                 &network_link_url,
                 &link_ca_pem,
                 &pki.link_mobile,
+                &network_identity,
             )?),
             EnvelopeStamp {
                 identity: mobile_identity,
