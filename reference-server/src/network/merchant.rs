@@ -272,7 +272,11 @@ impl MerchantPaymentService for MerchantHandler {
             .await?;
         let watch = WatchPayment::parse(request.get_ref())?;
         // Subscribe before reading, so no change between the read and the subscription is lost.
-        let mut events = self.network.inner.events.subscribe();
+        let mut events = self
+            .network
+            .inner
+            .watchers
+            .subscribe(watch.payment_id.as_str());
         let record = self
             .own_payment(&watch.merchant_id, &watch.payment_id)
             .await?;

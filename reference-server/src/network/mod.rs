@@ -6,6 +6,7 @@ mod link;
 mod merchant;
 mod payee;
 mod registration;
+mod watchers;
 
 use std::sync::Arc;
 
@@ -15,7 +16,6 @@ use ompp::proto::v1::bank_processor_service_client::BankProcessorServiceClient;
 use ompp::proto::v1::mobile_link_service_client::MobileLinkServiceClient;
 use ompp::proto::v1::sms_center_service_client::SmsCenterServiceClient;
 use ompp::types::{MerchantId, PaymentId};
-use tokio::sync::broadcast;
 use tonic::transport::Channel;
 
 pub use gateway::GatewayHandler;
@@ -48,8 +48,8 @@ struct Inner {
     mobile: MobileLinkServiceClient<Channel>,
     stamp: EnvelopeStamp,
     guard: LinkGuard,
-    /// Every change of a payment, for `WatchPayment` streams.
-    events: broadcast::Sender<pb::Payment>,
+    /// The watched payments, for `WatchPayment` streams.
+    watchers: Arc<watchers::Watchers>,
     /// Signs and verifies payee codes.
     payee_keys: PayeeCodeKeys,
     /// Country and city written into payee codes.
@@ -102,7 +102,6 @@ impl Network {
     /// Assembles the network server.
     pub fn new(parts: NetworkParts) -> Self {
         let decoy_hash = parts.hasher.decoy_hash();
-        let (events, _) = broadcast::channel(4096);
         Self {
             inner: Arc::new(Inner {
                 store: parts.store,
@@ -113,7 +112,7 @@ impl Network {
                 mobile: parts.mobile,
                 stamp: parts.stamp,
                 guard: parts.guard,
-                events,
+                watchers: Arc::default(),
                 payee_keys: parts.payee_keys,
                 code_location: parts.code_location,
                 code_key: parts.code_key,
@@ -280,6 +279,11 @@ impl Network {
 
     /// Tells watchers and, for a terminal status, the customer's devices about a change.
     async fn changed(&self, record: &PaymentRecord) {
+        // Nobody to tell: no watcher, and devices hear only of terminal states. A watcher that
+        // subscribes after this check reads the payment after this change was stored.
+        if !record.state.is_terminal() && !self.inner.watchers.watched(record.payment_id.as_str()) {
+            return;
+        }
         let payment = match self.to_pb(record).await {
             Ok(payment) => payment,
             Err(error) => {
@@ -287,8 +291,7 @@ impl Network {
                 return;
             }
         };
-        // No watcher is not an error.
-        let _ = self.inner.events.send(payment.clone());
+        self.inner.watchers.send(&payment);
         if record.state.is_terminal() {
             let notice = pb::DeviceNotice {
                 payment_id: record.payment_id.to_string(),
