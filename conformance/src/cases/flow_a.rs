@@ -39,6 +39,7 @@ pub(super) fn cases() -> Vec<Case> {
                 "OMPP-FLA-015",
                 "OMPP-FLA-019",
                 "OMPP-ERR-009",
+                "OMPP-FLA-013",
             ],
             run: body!(decline),
         },
@@ -322,8 +323,26 @@ async fn decline(target: &Target, checks: &Checks) -> Result<(), Abort> {
         ),
         (outcome(&got), got.receipt.is_some()),
     );
-    // ConfirmPayment on a DECLINED payment is left out: OMPP-FLA-015 says INVALID_STATE ("every
-    // other case") while chapter 08 lists DECLINED_BY_CUSTOMER among the final-state reasons.
+    let late = confirm(&mut ana, &payment.payment_id, 700, PASSWORD).await;
+    checks.reason(
+        "OMPP-FLA-015",
+        "ConfirmPayment on a DECLINED payment fails with DECLINED_BY_CUSTOMER",
+        late,
+        R::DeclinedByCustomer,
+    );
+    let mut merchant = target.merchant(checks).await?;
+    let cancelled = merchant
+        .cancel_payment(pb::CancelPaymentRequest {
+            merchant_id: target.merchant_id.clone(),
+            payment_id: payment.payment_id.clone(),
+        })
+        .await;
+    checks.reason(
+        "OMPP-FLA-013",
+        "CancelPayment on a DECLINED payment fails with INVALID_STATE",
+        cancelled,
+        R::InvalidState,
+    );
     let again = ana
         .device
         .decline_payment(pb::DeclinePaymentRequest {

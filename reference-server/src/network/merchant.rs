@@ -396,7 +396,19 @@ impl MerchantPaymentService for MerchantHandler {
                 if record.state.status() == pb::PaymentStatus::Expired {
                     self.network.changed(&record).await;
                 }
-                Err(error.into())
+                // OMPP-FLA-013: CONFIRMED or a terminal status other than CANCELLED (handled
+                // above) is INVALID_STATE, whatever ended the payment; the state machine's own
+                // answer names the end (OMPP-FLA-015 wants that for confirm and decline).
+                let ended = record.state.status() != pb::PaymentStatus::Cancelled;
+                if ended && error.reason != pb::ErrorReason::InvalidState {
+                    Err(ProtocolError::new(
+                        pb::ErrorReason::InvalidState,
+                        "the payment can no longer be cancelled",
+                    )
+                    .into())
+                } else {
+                    Err(error.into())
+                }
             }
         }
     }
