@@ -19,6 +19,7 @@
 //! - [`codec`]: the gRPC codec of every service (size limit and decode errors as OMPP errors).
 //! - [`requirements`]: the registry of requirement ids extracted from `spec/`.
 //! - [`conformance`]: the conformance manifest and report formats.
+//! - [`tls`] (feature `tls`): the TLS rules of a client: TLS 1.3 only, the server's identity.
 
 #![deny(missing_docs)]
 
@@ -37,6 +38,8 @@ pub mod payment;
 pub mod proto;
 pub mod requests;
 pub mod requirements;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod types;
 pub mod validation;
 

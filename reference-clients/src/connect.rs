@@ -1,6 +1,6 @@
-//! TLS channels to the operation center: TLS 1.3 only (OMPP-SEC-009), the operator CA as trust
-//! anchor, the server's `ompp://` identity of the role the service calls for (OMPP-TLS-012),
-//! and the client's certificate when the service needs one.
+//! TLS channels to the operation center with the client TLS rules of [`ompp::tls`]: TLS 1.3 only
+//! (OMPP-SEC-009), the operator CA as trust anchor, the server's `ompp://` identity of the role
+//! the service calls for (OMPP-TLS-012), and the client's certificate when the service needs one.
 //!
 //! The handshake is ours (tokio-rustls under tonic's HTTP/2), not tonic's built-in TLS, so that
 //! the protocol versions offered and the server certificate checks are ours to set.
@@ -9,12 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use ompp::tls::identity_of_der;
 use ompp::types::{PartyIdentity, Role};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::{ClientError, read_text};
@@ -42,105 +40,8 @@ pub fn tls_config(
     identity: Option<(&str, &str)>,
     server_role: Role,
 ) -> Result<ClientConfig, ClientError> {
-    let tls = |e: rustls::Error| ClientError::Tls(e.to_string());
-    // Only TLS 1.3 cipher suites, so that the ClientHello offers nothing a TLS 1.2 server
-    // could select.
-    let mut provider = rustls::crypto::ring::default_provider();
-    provider
-        .cipher_suites
-        .retain(|suite| suite.version() == &rustls::version::TLS13);
-    let provider = Arc::new(provider);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| ClientError::Tls(format!("operator CA: {e}")))?;
-        roots.add(cert).map_err(tls)?;
-    }
-    let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| ClientError::Tls(format!("operator CA: {e}")))?;
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(RoleVerifier {
-            chain,
-            role: server_role,
-        }));
-    let mut config = match identity {
-        Some((cert, key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ClientError::Tls(format!("client certificate: {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-                .map_err(|e| ClientError::Tls(format!("client key: {e}")))?;
-            builder.with_client_auth_cert(certs, key).map_err(tls)?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
-}
-
-/// Checks the server's chain and name against the operator CA (webpki), then that its single
-/// `ompp://` identity has the expected role.
-#[derive(Debug)]
-struct RoleVerifier {
-    chain: Arc<WebPkiServerVerifier>,
-    role: Role,
-}
-
-impl ServerCertVerifier for RoleVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.chain.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )?;
-        let refuse = |why: String| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
-                Arc::new(ClientError::Tls(why)),
-            )))
-        };
-        match identity_of_der(end_entity) {
-            Ok(identity) if identity.role() == self.role => Ok(verified),
-            Ok(identity) => Err(refuse(format!(
-                "the server presents {identity}, expected role {} (OMPP-TLS-012)",
-                self.role.as_str()
-            ))),
-            Err(why) => Err(refuse(format!("server certificate: {why}"))),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
+    ompp::tls::client_config(ca_pem, identity, ompp::tls::Expected::Role(server_role))
+        .map_err(ClientError::Tls)
 }
 
 /// Opens a channel to `target`.
@@ -199,37 +100,6 @@ pub async fn connect(url: &str, config: ClientConfig) -> Result<Channel, ClientE
         }))
         .await
         .map_err(connect_error)
-}
-
-/// The single `ompp://` identity of a DER certificate: none, several or a malformed one is an
-/// error.
-pub fn identity_of_der(der: &[u8]) -> Result<PartyIdentity, String> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
-    let uris: Vec<String> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|name| match name {
-                    x509_parser::extensions::GeneralName::URI(uri) => Some(uri.to_string()),
-                    _ => None,
-                })
-                .filter(|uri| {
-                    uri.get(..5)
-                        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("ompp:"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    match uris.as_slice() {
-        [uri] => PartyIdentity::parse(uri).map_err(|_| format!("bad ompp:// identity {uri:?}")),
-        [] => Err("no ompp:// identity".to_owned()),
-        _ => Err("several ompp:// identities".to_owned()),
-    }
 }
 
 /// The `ompp://<role>/<id>` identity in a PEM certificate file, if it has one.

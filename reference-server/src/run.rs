@@ -176,10 +176,10 @@ fn link_channel(
     identity: &Issued,
     peer: &PartyIdentity,
 ) -> Result<Channel, StartError> {
-    let tls = crate::tls_client::client_config(
+    let tls = ompp::tls::client_config(
         link_ca_pem,
-        (&identity.cert_pem, &identity.key_pem),
-        crate::tls_client::Expected::Identity(peer.clone()),
+        Some((&identity.cert_pem, &identity.key_pem)),
+        ompp::tls::Expected::Identity(peer.clone()),
     )
     .map_err(StartError::Config)?;
     crate::tls_client::lazy_channel(url, tls, Some(Duration::from_secs(10)))
@@ -193,10 +193,10 @@ fn upstream_channel(
     pki: &DevPki,
     role: ompp::types::Role,
 ) -> Result<Channel, StartError> {
-    let tls = crate::tls_client::client_config(
+    let tls = ompp::tls::client_config(
         &pki.operator_ca.cert_pem(),
-        (&pki.network.cert_pem, &pki.network.key_pem),
-        crate::tls_client::Expected::Role(role),
+        Some((&pki.network.cert_pem, &pki.network.key_pem)),
+        ompp::tls::Expected::Role(role),
     )
     .map_err(StartError::Config)?;
     crate::tls_client::lazy_channel(url, tls, None).map_err(StartError::Config)

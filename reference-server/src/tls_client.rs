@@ -1,8 +1,7 @@
 //! The operation center as a TLS client: the network server calling the bank processor and the
-//! SMS center, and each end of the secure link calling the other. TLS 1.3 only, with only TLS
-//! 1.3 cipher suites offered (OMPP-SEC-009); the server's chain checked against the configured
-//! CA and its `ompp://` identity against what the caller expects (OMPP-TLS-012): the role `bank`
-//! or `sms` of the party it calls, or the exact link identity of the other end.
+//! SMS center, and each end of the secure link calling the other, with the client TLS rules of
+//! [`ompp::tls`] (TLS 1.3 only, OMPP-SEC-009; the server's identity checked, OMPP-TLS-012): the
+//! role `bank` or `sms` of the party it calls, or the exact link identity of the other end.
 //!
 //! The handshake is ours (tokio-rustls under tonic's HTTP/2), not tonic's built-in TLS, so that
 //! the versions offered and the certificate checks are ours to set.
@@ -10,69 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ompp::types::{PartyIdentity, Role};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 use tonic::transport::{Channel, Endpoint, Uri};
-
-/// What the caller accepts as the server's identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expected {
-    /// Any identity of this role (the bank processor or SMS center the network server calls).
-    Role(Role),
-    /// Exactly this identity (the other end of the secure link).
-    Identity(PartyIdentity),
-}
-
-impl std::fmt::Display for Expected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Role(role) => write!(f, "role {}", role.as_str()),
-            Self::Identity(identity) => write!(f, "{identity}"),
-        }
-    }
-}
-
-/// The client TLS configuration: trust `ca_pem`, present `cert_pem`/`key_pem`, accept only a
-/// server whose identity is `expected`; TLS 1.3 only, HTTP/2 by ALPN.
-pub fn client_config(
-    ca_pem: &str,
-    (cert_pem, key_pem): (&str, &str),
-    expected: Expected,
-) -> Result<ClientConfig, String> {
-    let mut provider = rustls::crypto::ring::default_provider();
-    provider
-        .cipher_suites
-        .retain(|suite| suite.version() == &rustls::version::TLS13);
-    let provider = Arc::new(provider);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("CA certificate: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("CA certificate: {e}"))?;
-    }
-    let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| format!("CA certificate: {e}"))?;
-    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("own certificate: {e}"))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("own key: {e}"))?;
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ExpectedServer { chain, expected }))
-        .with_client_auth_cert(certs, key)
-        .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
-}
 
 /// A channel to `url` (`https://host:port`) over TLS made with `config`; it connects on first
 /// use and again after a broken connection.
@@ -120,78 +59,11 @@ pub fn lazy_channel(
     )
 }
 
-/// The server's chain and name checked by webpki against the CA, then its single `ompp://`
-/// identity against what the caller expects.
-#[derive(Debug)]
-struct ExpectedServer {
-    chain: Arc<WebPkiServerVerifier>,
-    expected: Expected,
-}
-
-impl ServerCertVerifier for ExpectedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.chain.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )?;
-        let presented = crate::pki::identity_of(end_entity.as_ref())
-            .map_err(|e| refuse(format!("server certificate: {e}")))?;
-        let fits = match &self.expected {
-            Expected::Role(role) => presented.role() == *role,
-            Expected::Identity(identity) => presented == *identity,
-        };
-        if fits {
-            Ok(verified)
-        } else {
-            // OMPP-TLS-012: the server is not the party this channel is for.
-            Err(refuse(format!(
-                "the server presents {presented}, expected {} (OMPP-TLS-012)",
-                self.expected
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
-}
-
-fn refuse(why: String) -> rustls::Error {
-    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
-        Arc::new(std::io::Error::other(why)),
-    )))
-}
-
 #[cfg(test)]
 mod tests {
+    use ompp::tls::{Expected, client_config};
+    use ompp::types::{PartyIdentity, Role};
+
     use super::*;
     use crate::pki::{DevPki, Issued, certs_from_pem};
     use crate::tls::{ClientAuth, server_config};
@@ -228,7 +100,7 @@ mod tests {
     fn network_client(pki: &DevPki, expected: Expected) -> ClientConfig {
         client_config(
             &pki.operator_ca.cert_pem(),
-            (&pki.network.cert_pem, &pki.network.key_pem),
+            Some((&pki.network.cert_pem, &pki.network.key_pem)),
             expected,
         )
         .unwrap()
@@ -285,7 +157,7 @@ mod tests {
         let as_network = |expected: PartyIdentity| {
             client_config(
                 &link_ca,
-                (&pki.link_network.cert_pem, &pki.link_network.key_pem),
+                Some((&pki.link_network.cert_pem, &pki.link_network.key_pem)),
                 Expected::Identity(expected),
             )
             .unwrap()
