@@ -42,6 +42,8 @@ mobile_link_url = "https://localhost:$p_moblink"
 bank_url = "https://localhost:$p_bank"
 sms_url = "https://localhost:$p_sms"
 gateway_url = "https://localhost:$p_net"
+# The shortest code validity (OMPP-AUTH-002): oc.flow-c.code-expiry waits for it.
+auth_code_validity_secs = 60
 
 [[network.enrollment_tokens]]
 token = "conformance-processes-token-1"
@@ -108,12 +110,13 @@ as_network = { cert = "data/pki/link-network.pem", key = "data/pki/link-network.
 unlisted = { cert = "data/pki/link-unlisted.pem", key = "data/pki/link-unlisted.key" }
 
 # Where the network process's bank_url and sms_url point; the bank holds the sample merchant's
-# account, which checkouts credit.
+# account, which checkouts credit, and the operator's account (the reference's default
+# network.operator_account), which top-ups credit.
 [counterparties]
 bank_listen = "127.0.0.1:$p_bank"
 sms_listen = "127.0.0.1:$p_sms"
 bank_id = "OMPPBANK"
-bank_accounts = ["DEMO1042"]
+bank_accounts = ["DEMO1042", "OPER0001"]
 TOML
 
 status=0

@@ -134,7 +134,8 @@ pub struct Counterparties {
     #[serde(default)]
     pub bank_id: Option<String>,
     /// Account numbers the suite's bank processor holds under `bank_id` from the start, with a
-    /// zero balance: the account of the manifest's `tls.merchant`, which the system credits.
+    /// zero balance: the account of the manifest's `tls.merchant`, which checkouts credit, and
+    /// the operator's own account, which every wallet top-up credits (OMPP-LEDGER-010).
     #[serde(default)]
     pub bank_accounts: Vec<String>,
 }

@@ -33,6 +33,12 @@ pub(crate) const PAYMENT_CENTS: i64 = 1;
 const TOP_UP_CENTS: i64 = 10_000;
 /// Opening balance of each flow C customer's account at the reference bank (10 000 000.00 EUR).
 const BANK_BALANCE_CENTS: i64 = 1_000_000_000;
+/// The flow A/B customers' account at the reference bank, shared by all of them: a top-up is
+/// debited from the customer's registered bank account (OMPP-LEDGER-010/011).
+const TOP_UP_ACCOUNT: &str = "BENCHTOPUP";
+/// [`TOP_UP_ACCOUNT`]'s opening balance (10 000 000 000 000.00 EUR): enough for any number of
+/// tills, far enough from `i64::MAX` that the crediting side never overflows.
+const TOP_UP_FUNDS_CENTS: i64 = 1_000_000_000_000_000;
 /// The sample merchant of the development PKI.
 const MERCHANT: &str = "M-1042";
 
@@ -80,7 +86,8 @@ pub(crate) struct Center {
 }
 
 impl Center {
-    /// Starts everything in `dir` with `hashing`, with one funded bank account per worker.
+    /// Starts everything in `dir` with `hashing`, with one funded bank account per worker
+    /// (flow C) and one funding every top-up (flows A and B).
     pub(crate) async fn start(
         dir: &Path,
         hashing: HashingProfile,
@@ -99,6 +106,7 @@ impl Center {
         config.bank.listen = any;
         config.sms.listen = any;
         config.sms.handset_listen = any;
+        // Appended to the reference bank's default accounts, which stay.
         config
             .bank
             .accounts
@@ -108,6 +116,12 @@ impl Center {
                 balance_minor_units: BANK_BALANCE_CENTS,
                 blocked: false,
             }));
+        config.bank.accounts.push(BankAccountConfig {
+            account_number: TOP_UP_ACCOUNT.into(),
+            currency: "EUR".into(),
+            balance_minor_units: TOP_UP_FUNDS_CENTS,
+            blocked: false,
+        });
         // The database the reference opens when it is given no store (run.rs).
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join("operation-center.sqlite3");
@@ -181,7 +195,8 @@ impl Center {
         Ok(tills)
     }
 
-    /// Registers customer `i` with a EUR wallet, pairs a device, tops the wallet up.
+    /// Registers customer `i` with a EUR wallet and the bank account [`TOP_UP_ACCOUNT`], pairs a
+    /// device, tops the wallet up (debiting that account).
     async fn till(&self, i: usize, phone_prefix: &str) -> BenchResult<Till> {
         let ca = self.pki.operator_ca.cert_pem();
         let mut registration = self.registration().await?;
@@ -192,7 +207,10 @@ impl Center {
                 phone_number: phone.clone(),
                 password: PASSWORD.into(),
                 wallet_currencies: vec!["EUR".into()],
-                bank_account: None,
+                bank_account: Some(pb::BankAccountRef {
+                    bank_id: self.bank_id.clone(),
+                    account_number: TOP_UP_ACCOUNT.into(),
+                }),
                 idempotency_key: format!("bench-reg-{i}"),
             })
             .await

@@ -126,7 +126,8 @@ pub struct Target {
     pub merchant_id: String,
     /// An expired merchant certificate from the system's CA, when one is available.
     pub expired_merchant: Option<Credential>,
-    /// How flow C codes are read, when the suite can read them.
+    /// The suite's own bank processor and SMS center, which the system calls: wallet top-ups
+    /// (OMPP-LEDGER-010) and flow C. Always there for an operation center.
     pub checkout: Option<CheckoutSupport>,
     /// The secure link, when the suite can reach it.
     pub link: Option<LinkSupport>,
@@ -144,6 +145,10 @@ pub struct Target {
     counter: AtomicU32,
 }
 
+/// What a customer's account at the suite's bank holds beyond its first top-up, for the top-ups
+/// cases make later (the largest is 2^53 + 1 minor units, OMPP-MONEY-001).
+pub const SPARE_FUNDS: i64 = 10_000_000_000_000_000;
+
 /// A customer the suite registered, with a paired device.
 #[derive(Debug)]
 pub struct Customer {
@@ -157,6 +162,8 @@ pub struct Customer {
     pub credential: Credential,
     /// The paired device's id.
     pub device_id: String,
+    /// The customer's registered account at the suite's bank, which funds its top-ups.
+    pub bank_account: Option<String>,
 }
 
 fn host_of(url: &str) -> String {
@@ -269,7 +276,8 @@ impl Target {
     }
 
     /// Reads a manifest's endpoints and TLS material (paths relative to `base`), and starts the
-    /// suite's own bank processor and SMS center when flow C is declared.
+    /// suite's own bank processor and SMS center, which every operation center calls: wallets
+    /// are funded through the bank processor (OMPP-LEDGER-010), flow C uses both.
     pub async fn from_manifest(manifest: &Manifest, base: &Path) -> Result<Self, String> {
         let read = |path: &str| {
             let full = base.join(path);
@@ -321,11 +329,7 @@ impl Target {
                     .to_owned());
             }
         };
-        let checkout = if manifest.profiles.contains(&Profile::FlowC) {
-            Some(counterparties(manifest, &read).await?)
-        } else {
-            None
-        };
+        let checkout = Some(counterparties(manifest, &read).await?);
         Self::new(
             network,
             mobile,
@@ -482,10 +486,22 @@ impl Target {
         Ok((registered.customer_id, phone))
     }
 
-    /// Registers a customer with a wallet, pairs a device, and tops the wallet up by
-    /// `top_up` minor units.
+    /// Registers a customer with a wallet and an account at the suite's bank holding `top_up`
+    /// and [`SPARE_FUNDS`] minor units, pairs a device, and tops the wallet up by `top_up`
+    /// through that bank (OMPP-LEDGER-010).
     pub async fn customer(&self, checks: &Checks, top_up: i64) -> Result<Customer, Abort> {
-        let (customer_id, phone) = self.register(checks, true, None).await?;
+        let account = match &self.checkout {
+            Some(support) => Some(support.parties.bank.open_account(top_up + SPARE_FUNDS)),
+            None if top_up > 0 => {
+                return Err(checks.fail(
+                    "fund a wallet through the suite's bank processor (OMPP-LEDGER-010)",
+                    "the suite's bank processor is not running",
+                ));
+            }
+            None => None,
+        };
+        let bank_account = account.as_ref().map(|a| a.account_number.clone());
+        let (customer_id, phone) = self.register(checks, true, account).await?;
         let csr = checks.setup("generate a device key and CSR", generate_csr("device"))?;
         let mut registration = self.registration(checks).await?;
         let paired = checks.setup_call(
@@ -527,6 +543,7 @@ impl Target {
             phone,
             device,
             credential,
+            bank_account,
         })
     }
 
@@ -570,7 +587,7 @@ pub fn code_in(text: &str) -> String {
         .collect()
 }
 
-/// Starts the suite's counterparties a flow C manifest describes; every piece is required
+/// Starts the suite's counterparties an operation center's manifest describes; every piece is required
 /// (OMPP-CONF-006: a missing or unreadable one stops the run before any case).
 async fn counterparties(
     manifest: &Manifest,
@@ -578,8 +595,9 @@ async fn counterparties(
 ) -> Result<CheckoutSupport, String> {
     let needed = |what: &str| {
         format!(
-            "manifest: flow C is declared, so {what} is required: the suite plays the bank \
-             processor and SMS center the system calls"
+            "manifest: {what} is required: the suite plays the bank processor and SMS center \
+             the operation center calls (wallet top-ups go through the bank processor, \
+             OMPP-LEDGER-010; flow C through both)"
         )
     };
     let parties = &manifest.counterparties;
@@ -684,6 +702,9 @@ impl InProcess {
         };
         config.network.listen = any;
         config.network.link_listen = any;
+        // The shortest code validity the protocol allows, so that oc.flow-c.code-expiry waits no
+        // longer than the checkout-expiry case beside it (OMPP-AUTH-002).
+        config.network.auth_code_validity_secs = ompp::limits::AUTH_CODE_VALIDITY.min_secs;
         config.mobile.listen = any;
         config.mobile.link_listen = any;
         config.bank.listen = any;
@@ -710,8 +731,12 @@ impl InProcess {
                 bank_listen: any,
                 sms_listen: any,
                 bank_id: config.bank.bank_id.clone(),
-                // The sample merchant's account (`provision` in the reference).
-                accounts: vec!["DEMO1042".to_owned()],
+                // The sample merchant's account (`provision` in the reference) and the
+                // operator's, which top-ups credit.
+                accounts: vec![
+                    "DEMO1042".to_owned(),
+                    ompp_server::config::OPERATOR_ACCOUNT.to_owned(),
+                ],
             },
             &PartyTls {
                 bank: Credential {

@@ -306,7 +306,30 @@ async fn keep_replaced_handset() {
 async fn fail_unanswered_transfer() {
     caught_by(
         Defect::FailUnansweredTransfer,
-        &["oc.flow-c.bank-answer-lost", "oc.flow-c.bank-unavailable"],
+        &[
+            "oc.flow-c.bank-answer-lost",
+            "oc.flow-c.bank-unavailable",
+            "oc.ledger.top-up-outcome-unknown",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overflow_checked_after_bank() {
+    caught_by(Defect::OverflowCheckedAfterBank, &["oc.money.overflow"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn top_up_without_bank() {
+    caught_by(
+        Defect::TopUpWithoutBank,
+        &[
+            "oc.ledger.top-up-outcome-unknown",
+            "oc.ledger.top-up-rejected",
+            "oc.ledger.top-up-through-bank",
+            "oc.money.overflow",
+        ],
     )
     .await;
 }

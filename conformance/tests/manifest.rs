@@ -16,7 +16,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_ompp-conformance");
 struct Reference {
     running: ompp_server::run::Running,
     pki: DevPki,
+    /// Where the suite's bank processor and SMS center listen during a run: the reference's
+    /// network server calls them (wallet top-ups, OMPP-LEDGER-010).
+    bank: SocketAddr,
+    sms: SocketAddr,
     _dir: tempfile::TempDir,
+}
+
+/// A loopback address with a port free right now.
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 async fn reference() -> Reference {
@@ -31,12 +43,12 @@ async fn reference() -> Reference {
     config.network.link_listen = any;
     config.mobile.listen = any;
     config.mobile.link_listen = any;
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let (bank, sms) = (free_addr(), free_addr());
+    config.network.bank_url = format!("https://localhost:{}", bank.port());
+    config.network.sms_url = format!("https://localhost:{}", sms.port());
     let running = ompp_server::run::start(
         &config,
-        ompp_server::run::Role::All,
+        ompp_server::run::Role::OperationCenter,
         Arc::new(ompp_server::clock::SystemClock),
         None,
     )
@@ -46,6 +58,8 @@ async fn reference() -> Reference {
     Reference {
         running,
         pki,
+        bank,
+        sms,
         _dir: dir,
     }
 }
@@ -61,6 +75,10 @@ fn write_manifest(
     std::fs::write(dir.join("ca.pem"), reference.pki.operator_ca.cert_pem()).unwrap();
     std::fs::write(dir.join("merchant.pem"), &reference.pki.merchant.cert_pem).unwrap();
     std::fs::write(dir.join("merchant.key"), &reference.pki.merchant.key_pem).unwrap();
+    std::fs::write(dir.join("bank.pem"), &reference.pki.bank.cert_pem).unwrap();
+    std::fs::write(dir.join("bank.key"), &reference.pki.bank.key_pem).unwrap();
+    std::fs::write(dir.join("sms.pem"), &reference.pki.sms.cert_pem).unwrap();
+    std::fs::write(dir.join("sms.key"), &reference.pki.sms.key_pem).unwrap();
     let network = reference.running.network_addr.unwrap().port();
     let mobile = reference.running.mobile_addr.unwrap().port();
     let manifest = format!(
@@ -75,7 +93,18 @@ mobile = "https://localhost:{mobile}"
 trust_anchors = "ca.pem"
 merchant = {{ cert = "merchant.pem", key = "merchant.key" }}
 expired_merchant = {{ cert = "merchant.pem", key = "merchant.key" }}
-{extra}"#
+counterparty_server = {{ cert = "bank.pem", key = "bank.key" }}
+counterparty_sms_server = {{ cert = "sms.pem", key = "sms.key" }}
+counterparty_client_ca = "ca.pem"
+
+[counterparties]
+bank_listen = "{bank}"
+sms_listen = "{sms}"
+bank_id = "OMPPBANK"
+bank_accounts = ["DEMO1042", "OPER0001"]
+{extra}"#,
+        bank = reference.bank,
+        sms = reference.sms,
     );
     let path = dir.join("vendor.toml");
     std::fs::write(&path, manifest).unwrap();
@@ -234,7 +263,9 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
     }
     // The system is down: the run is not performed (OMPP-CONF-006).
     let manifest = write_manifest(dir.path(), &reference, "operation_center", "");
-    let Reference { running, pki, _dir } = reference;
+    let Reference {
+        running, pki, _dir, ..
+    } = reference;
     running.stop().await;
     drop(pki);
     let out = dir.path().join("down");
@@ -245,7 +276,7 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
     drop(_dir);
 }
 
-/// OMPP-CONF-006: a manifest that declares flow C needs the suite's counterparties; missing or
+/// OMPP-CONF-006: an operation center's manifest needs the suite's counterparties; missing or
 /// unreadable material stops the run before any case, with a message naming what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_c_without_counterparty_material_is_not_run() {

@@ -108,6 +108,10 @@ async fn a_payment_with_the_two_reference_clients() {
         "+4915112345678",
         "--password-file",
         "pw.txt",
+        // A top-up is debited from the customer's bank account (OMPP-LEDGER-010/011): the
+        // reference bank's demo account holds 500.00 EUR.
+        "--bank-account",
+        "OMPPBANK/DEMO0001",
     ])));
     let customer = registered
         .trim()
@@ -203,9 +207,23 @@ async fn a_payee_code_shown_as_png_is_scanned_and_paid() {
         "+4915112345679",
         "--password-file",
         "pw.txt",
+        // The top-up below is debited from this account (OMPP-LEDGER-010/011).
+        "--bank-account",
+        "OMPPBANK/DEMO0001",
     ]));
     run(cli.wallet(&["pair", "--password-file", "pw.txt"]));
-    run(cli.wallet(&["topup", "--amount", "20", "--password-file", "pw.txt"]));
+    let topped = stdout(&run(cli.wallet(&[
+        "topup",
+        "--amount",
+        "20",
+        "--password-file",
+        "pw.txt",
+    ])));
+    assert!(topped.contains("topped up 20.00 EUR"), "{topped}");
+    // The money came from the registered bank account, to the operator's (OMPP-LEDGER-010).
+    let bank = running.bank.as_ref().unwrap();
+    assert_eq!(bank.balance("DEMO0001").unwrap(), Some(50_000 - 2_000));
+    assert_eq!(bank.balance("OPER0001").unwrap(), Some(2_000));
 
     // Dynamic code: the merchant shows it (terminal and PNG), the wallet scans the PNG.
     let shown = stdout(&run(cli.merchant(&[

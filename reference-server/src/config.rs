@@ -120,6 +120,9 @@ pub struct EnrollmentTokenConfig {
     pub merchant_id: String,
 }
 
+/// The operator's account number at the reference bank processor, by default.
+pub const OPERATOR_ACCOUNT: &str = "OPER0001";
+
 /// The network server's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +141,12 @@ pub struct NetworkConfig {
     pub bank_url: String,
     /// The SMS center's endpoint (same rule).
     pub sms_url: String,
+    /// The operator's account at the bank processor (bank `bank.bank_id`), credited by the bank
+    /// transfer of every wallet top-up (OMPP-LEDGER-010).
+    pub operator_account: String,
+    /// How long an authorization code is valid, in seconds: 60 to 900, 300 by default
+    /// (OMPP-AUTH-002, `ompp::limits::AUTH_CODE_VALIDITY`).
+    pub auth_code_validity_secs: u64,
     /// Base address of the hosted payment page, for `OpenCheckoutResponse.payment_page_url`.
     pub gateway_url: String,
     /// ISO 3166-1 country code written into payee codes (EMVCo tag 58).
@@ -158,6 +167,8 @@ impl Default for NetworkConfig {
             enrollment_tokens: Vec::new(),
             bank_url: "https://localhost:7300".to_owned(),
             sms_url: "https://localhost:7400".to_owned(),
+            operator_account: OPERATOR_ACCOUNT.to_owned(),
+            auth_code_validity_secs: ompp::limits::AUTH_CODE_VALIDITY.default_secs,
             gateway_url: "https://localhost:7100".to_owned(),
             payee_code_country: "DE".to_owned(),
             payee_code_city: "Berlin".to_owned(),

@@ -23,7 +23,9 @@
 //! | [`Defect::BookRetriedTransferAgain`] | the bank processor books an identical retried `ExecuteTransfer` again, while answering the recorded transfer (OMPP-BANK-003) | `bp.transfer.retry-returns-first-outcome`, `bp.transfer.rejection-is-final` |
 //! | [`Defect::RetryRejectedTransfer`] | the bank processor decides an identical retry of a `REJECTED` transfer anew, so it completes once the payer is funded (OMPP-BANK-005) | `bp.transfer.rejection-is-final` |
 //! | [`Defect::KeepReplacedHandset`] | the SMS center keeps the earlier handset of a number registered again: its token still works (OMPP-SMS-009) | `sc.handset.re-register` |
-//! | [`Defect::FailUnansweredTransfer`] | a checkout whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable` |
+//! | [`Defect::FailUnansweredTransfer`] | a checkout or top-up whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable`, `oc.ledger.top-up-outcome-unknown` |
+//! | [`Defect::TopUpWithoutBank`] | credits a top-up from the operator's clearing account without a bank transfer, as the sandbox did (OMPP-LEDGER-010/011) | `oc.ledger.top-up-through-bank`, `oc.ledger.top-up-rejected`, `oc.ledger.top-up-outcome-unknown`, `oc.money.overflow` |
+//! | [`Defect::OverflowCheckedAfterBank`] | sends the bank transfer of a top-up that would overflow the wallet, which then fails to book (OMPP-MONEY-004) | `oc.money.overflow` |
 //! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
@@ -78,11 +80,17 @@ pub enum Defect {
     RetryRejectedTransfer,
     /// A second `RegisterHandset` for a number adds a handset instead of replacing the first.
     KeepReplacedHandset,
-    /// A checkout whose `ExecuteTransfer` got an RPC error fails at once, as if the bank had
+    /// A checkout or top-up whose `ExecuteTransfer` got an RPC error fails at once, as if the bank had
     /// rejected it, instead of learning the outcome from the bank.
     FailUnansweredTransfer,
     /// Pushes reach the first `MAX_PUSH_DEVICES` paired devices only.
     PushToSixteenDevicesOnly,
+    /// `TopUpWallet` credits the wallet from the operator's clearing account without asking the
+    /// bank processor (the sandbox funding of earlier versions).
+    TopUpWithoutBank,
+    /// `TopUpWallet` does not check before the bank transfer that the ledger can book it: an
+    /// overflowing top-up is debited at the bank and then fails to book.
+    OverflowCheckedAfterBank,
 }
 
 /// The defects a broken variant has (none by default).

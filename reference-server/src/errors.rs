@@ -27,6 +27,10 @@ impl From<StoreError> for ProtocolError {
             StoreError::InsufficientFunds => {
                 ProtocolError::new(ErrorReason::InsufficientFunds, "insufficient funds")
             }
+            StoreError::AmountLimitExceeded => ProtocolError::new(
+                ErrorReason::AmountLimitExceeded,
+                "a balance would leave the 64-bit range; nothing was booked",
+            ),
             other => internal(other),
         }
     }

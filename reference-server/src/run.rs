@@ -409,6 +409,8 @@ pub async fn start(
                 &pki,
                 ompp::types::Role::Bank,
             )?)),
+            operator_account: bank_account(config, &config.network.operator_account)?,
+            code_validity: code_validity(config)?,
             gateway_url: config.network.gateway_url.clone(),
         });
         // Broken variant for the conformance suite's own tests (feature "defects").
@@ -493,9 +495,27 @@ pub async fn start(
                         if let Err(error) = sweeper.expire_due().await {
                             tracing::warn!(%error, "expiry sweep failed");
                         }
-                        // Checkouts whose bank answer was lost (OMPP-FLC-008).
-                        if let Err(error) = sweeper.recover_checkouts().await {
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        // Bank recovery, apart from the expiry sweeper so that a slow bank never delays an
+        // expiry: checkouts (OMPP-FLC-008) and top-ups (OMPP-LEDGER-011) whose transfer's
+        // answer was lost.
+        let recovery = network.clone();
+        let mut stop = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(error) = recovery.recover_checkouts().await {
                             tracing::warn!(%error, "checkout recovery failed");
+                        }
+                        if let Err(error) = recovery.recover_top_ups().await {
+                            tracing::warn!(%error, "top-up recovery failed");
                         }
                     }
                     _ = stop.changed() => return,
@@ -569,11 +589,28 @@ pub async fn start(
     Ok(running)
 }
 
-fn sample_merchant_account(config: &Config) -> Result<ompp::types::BankAccountRef, StartError> {
-    let invalid = |v: ompp::validation::Violation| StartError::Config(format!("bank.bank_id: {v}"));
+/// `network.auth_code_validity_secs`, within the protocol's bounds (OMPP-AUTH-002).
+fn code_validity(config: &Config) -> Result<Duration, StartError> {
+    let secs = config.network.auth_code_validity_secs;
+    let bounds = ompp::limits::AUTH_CODE_VALIDITY;
+    if !(bounds.min_secs..=bounds.max_secs).contains(&secs) {
+        return Err(StartError::Config(format!(
+            "network.auth_code_validity_secs = {secs}: must be {} to {} (OMPP-AUTH-002)",
+            bounds.min_secs, bounds.max_secs
+        )));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Account `number` at the configured bank (`bank.bank_id`).
+fn bank_account(config: &Config, number: &str) -> Result<ompp::types::BankAccountRef, StartError> {
+    let invalid =
+        |what: &str, v: ompp::validation::Violation| StartError::Config(format!("{what}: {v}"));
     Ok(ompp::types::BankAccountRef {
-        bank_id: ompp::types::BankId::parse(&config.bank.bank_id).map_err(invalid)?,
-        account_number: ompp::types::AccountNumber::parse("DEMO1042").map_err(invalid)?,
+        bank_id: ompp::types::BankId::parse(&config.bank.bank_id)
+            .map_err(|v| invalid("bank.bank_id", v))?,
+        account_number: ompp::types::AccountNumber::parse(number)
+            .map_err(|v| invalid(&format!("bank account {number:?}"), v))?,
     })
 }
 
@@ -604,7 +641,7 @@ fn provision(
                 merchant_id,
                 display_name: "Sample Merchant".to_owned(),
                 // The reference bank processor's demo account for the sample merchant.
-                bank_account: Some(sample_merchant_account(config)?),
+                bank_account: Some(bank_account(config, "DEMO1042")?),
             },
             &[eur],
             now,

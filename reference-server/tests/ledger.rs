@@ -9,7 +9,9 @@ use std::time::Duration;
 use ompp::money::{Amount, Currency};
 use ompp::payment::PushPayment;
 use ompp::proto::v1 as pb;
-use ompp::types::{CustomerId, MerchantId, PaymentId, UnixMillis};
+use ompp::types::{
+    AccountNumber, BankAccountRef, BankId, CustomerId, MerchantId, PaymentId, UnixMillis,
+};
 use ompp_server::store::sqlite::SqliteStore;
 use ompp_server::store::{
     CustomerRecord, IdempotencyRecord, MerchantRecord, Owner, PaymentRecord, Store, StoreError,
@@ -61,7 +63,12 @@ fn a_thousand_concurrent_settlements_conserve_value() {
             display_name: format!("payer {i}"),
             phone_number: format!("+49151000000{i:02}"),
             password_hash: "not used".into(),
-            bank_account: None,
+            // A customer whose wallet is topped up has a registered bank account
+            // (OMPP-LEDGER-010); the store-level top-up below does not call the bank.
+            bank_account: Some(BankAccountRef {
+                bank_id: BankId::parse("OMPPBANK").unwrap(),
+                account_number: AccountNumber::parse(&format!("PAYER{i:04}")).unwrap(),
+            }),
         };
         let idem = IdempotencyRecord {
             scope: "register_customer".into(),
@@ -71,7 +78,7 @@ fn a_thousand_concurrent_settlements_conserve_value() {
         store
             .register_customer(&customer, &[eur()], &idem, now)
             .unwrap();
-        // 50.00 EUR each, moved in from the operator float.
+        // 50.00 EUR each, booked as a completed top-up: moved in from the operator's account.
         store
             .top_up(
                 payer,
@@ -92,7 +99,7 @@ fn a_thousand_concurrent_settlements_conserve_value() {
     assert_eq!(
         store.total_balance(eur()).unwrap(),
         0,
-        "float + wallets sum to zero"
+        "operator account + wallets sum to zero"
     );
 
     // 1,000 payments of 1 to 100 cents; together they ask for more than the payers hold, so
@@ -144,7 +151,7 @@ fn a_thousand_concurrent_settlements_conserve_value() {
         "settled {settled}, refused {refused}"
     );
 
-    // Conservation: the float, the payers and the payees still sum to zero; what the payees hold
+    // Conservation: the operator's account, the payers and the payees still sum to zero; what the payees hold
     // is exactly what was settled; no wallet is negative.
     assert_eq!(store.total_balance(eur()).unwrap(), 0);
     let mut payee_total = 0;

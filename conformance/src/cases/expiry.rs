@@ -1,26 +1,35 @@
 //! Deadlines: objects that expire by the system's clock. These cases wait for the protocol's
-//! shortest lifetimes (`PAYMENT_EXPIRY.min_secs`, 30 s; `CHECKOUT_EXPIRY.min_secs`, 60 s), so
-//! they are the slowest of the suite:
+//! shortest lifetimes (`PAYMENT_EXPIRY.min_secs`, 30 s; `CHECKOUT_EXPIRY.min_secs`, 60 s) or, for
+//! an authorization code, the validity the system gives it (60 s at the least, 300 s by default,
+//! OMPP-AUTH-002), so they are the slowest of the suite:
 //! the runner starts them first, so that they overlap every other case, and `run
 //! --skip-waiting` leaves them out (a restricted run, never conformant by OMPP-CONF-007).
 
 use std::time::Duration;
 
 use ompp::conformance::Profile;
-use ompp::limits::{CHECKOUT_EXPIRY, PAYMENT_EXPIRY};
+use ompp::limits::{AUTH_CODE_VALIDITY, CHECKOUT_EXPIRY, PAYMENT_EXPIRY};
 use ompp::proto::v1 as pb;
 use pb::ErrorReason as R;
 use pb::merchant_payment_service_client::MerchantPaymentServiceClient;
 use tonic::transport::Channel;
 
 use super::flow_a::{create, expect, outcome};
-use super::flow_c;
 use super::{OC, body};
+use super::{flow_c, flow_c_codes};
 use crate::case::{Abort, Case, Checks};
 use crate::target::{PASSWORD, Target, money};
 
 /// Ids of the cases that wait for protocol time.
-pub(super) const WAITING: &[&str] = &["oc.flow-a.expiry", "oc.flow-c.checkout-expiry"];
+pub(super) const WAITING: &[&str] = &[
+    "oc.flow-a.expiry",
+    "oc.flow-c.checkout-expiry",
+    "oc.flow-c.code-expiry",
+];
+
+/// The longest a code may live (`AUTH_CODE_VALIDITY.max_secs`) and a little more: a system whose
+/// code outlives it has failed OMPP-AUTH-002, and the case does not wait for it.
+const LONGEST_CODE: Duration = Duration::from_secs(AUTH_CODE_VALIDITY.max_secs + 5);
 
 /// After the lifetime, how much longer the suite waits before it judges: the system's clock
 /// may run a little behind the suite's, and the answer to CreatePayment reached the suite
@@ -45,7 +54,102 @@ pub(super) fn cases() -> Vec<Case> {
             requirements: &["OMPP-FLC-010", "OMPP-FLC-009", "OMPP-FLC-004"],
             run: body!(checkout_expiry),
         },
+        Case {
+            id: "oc.flow-c.code-expiry",
+            title: "an authorization code entered at or after code_expires_at fails with EXPIRED, uses no entry and leaves the checkout in the code step; a new password step brings a new code that settles it",
+            role: OC,
+            profile: Some(Profile::FlowC),
+            requirements: &["OMPP-AUTH-009", "OMPP-AUTH-002", "OMPP-FLC-004"],
+            run: body!(code_expiry),
+        },
     ]
+}
+
+/// How long from now until `at` (zero if past).
+fn until(at: &prost_types::Timestamp) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let at = Duration::new(
+        u64::try_from(at.seconds).unwrap_or(0),
+        u32::try_from(at.nanos).unwrap_or(0),
+    );
+    at.saturating_sub(now)
+}
+
+async fn code_expiry(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    const CENTS: i64 = 1_300;
+    let payer = flow_c::payer(target, checks, flow_c::FUNDS).await?;
+    // The checkout outlives any code (CHECKOUT_EXPIRY.max_secs > AUTH_CODE_VALIDITY.max_secs).
+    let started = flow_c::start_for(
+        target,
+        checks,
+        "OMPP-AUTH-009",
+        &payer,
+        CENTS,
+        Some(i64::try_from(CHECKOUT_EXPIRY.max_secs).unwrap_or(i64::MAX)),
+    )
+    .await?;
+    let Some(code_expires_at) = started.view.code_expires_at else {
+        return Err(checks.fail(
+            "CheckoutView.code_expires_at in the code step (OMPP-AUTH-002)",
+            "absent",
+        ));
+    };
+    let wait = until(&code_expires_at);
+    if wait > LONGEST_CODE {
+        return Err(checks.fail(
+            "a code valid for at most AUTH_CODE_VALIDITY.max_secs (OMPP-AUTH-002)",
+            format!("code_expires_at is {} s away", wait.as_secs()),
+        ));
+    }
+    tokio::time::sleep(wait + MARGIN).await;
+
+    checks.reason(
+        "OMPP-AUTH-009",
+        "the right code entered after code_expires_at",
+        flow_c_codes::enter(
+            target,
+            checks,
+            &started.payment_id,
+            &started.session_token,
+            &started.code,
+        )
+        .await?,
+        R::Expired,
+    );
+    let view = flow_c_codes::view_of(target, checks, &started.payment_id).await?;
+    checks.equal(
+        "OMPP-AUTH-009",
+        "after the late entry the checkout is still PENDING_CUSTOMER in step AUTHORIZATION_CODE, no entry used",
+        (
+            "AUTHORIZATION_CODE".to_owned(),
+            "PENDING_CUSTOMER".to_owned(),
+            started.view.code_attempts_left,
+        ),
+        (
+            flow_c::step_name(view.step),
+            flow_c::status_name(view.status),
+            view.code_attempts_left,
+        ),
+    );
+    let (token, _, code) = flow_c_codes::renew(target, checks, "OMPP-AUTH-009", &started).await?;
+    let settled = checks.succeeds(
+        "OMPP-AUTH-009",
+        "the new code from a second password step settles the checkout",
+        flow_c_codes::enter(target, checks, &started.payment_id, &token, &code).await?,
+    )?;
+    let view = settled.checkout.unwrap_or_default();
+    checks.equal(
+        "OMPP-AUTH-009",
+        "the checkout is DONE and SETTLED",
+        ("DONE".to_owned(), "SETTLED".to_owned()),
+        (
+            flow_c::step_name(view.step),
+            flow_c::status_name(view.status),
+        ),
+    );
+    Ok(())
 }
 
 async fn payment_expiry(target: &Target, checks: &Checks) -> Result<(), Abort> {

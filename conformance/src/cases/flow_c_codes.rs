@@ -111,7 +111,7 @@ pub(super) async fn view_of(
 
 /// A second password step on a checkout in the code step: the new token and view, and the new
 /// code read from the suite's SMS center.
-async fn renew(
+pub(super) async fn renew(
     target: &Target,
     checks: &Checks,
     requirement: &str,

@@ -24,6 +24,7 @@ mod secrets;
 mod security;
 mod sms;
 mod tls_more;
+mod top_up;
 mod wire;
 
 /// Turns `async fn body(&Target, &Checks) -> Result<(), Abort>` into a [`crate::case::CaseFn`].
@@ -59,6 +60,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(devices::cases());
     cases.extend(payee::cases());
     cases.extend(ledger::cases());
+    cases.extend(top_up::cases());
     cases.extend(tls_more::cases());
     cases.extend(secrets::cases());
     cases.extend(create_order::cases());

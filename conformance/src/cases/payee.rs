@@ -555,6 +555,7 @@ async fn submit_check_order(target: &Target, checks: &Checks) -> Result<(), Abor
         device,
         credential: ana.credential.clone(),
         device_id: String::new(),
+        bank_account: None,
     };
     checks.reason(
         "OMPP-FLB-006",

@@ -212,6 +212,11 @@ async fn no_secret_in_answers(target: &Target, checks: &Checks) -> Result<(), Ab
 const DECOMPOSED: &str = "  Pa\u{0308}sswort Zwo ";
 
 async fn exact_bytes(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    // Top-ups are funded by this account at the suite's bank (OMPP-LEDGER-010).
+    let account = super::flow_c::support(target, checks)?
+        .parties
+        .bank
+        .open_account(1_000);
     let phone = target.phone();
     let mut registration = target.registration(checks).await?;
     let customer_id = checks
@@ -223,7 +228,7 @@ async fn exact_bytes(target: &Target, checks: &Checks) -> Result<(), Abort> {
                     phone_number: phone,
                     password: DECOMPOSED.into(),
                     wallet_currencies: vec![CURRENCY.into()],
-                    bank_account: None,
+                    bank_account: Some(account),
                     idempotency_key: target.key("pwd"),
                 })
                 .await,

@@ -24,6 +24,9 @@ pub enum Fault {
     Unavailable,
     /// Decide and record the transfer, then answer `UNAVAILABLE`: the answer is lost.
     LoseAnswer,
+    /// Like [`Fault::LoseAnswer`], then every later call is unavailable until [`Bank::release`]:
+    /// the transfer is booked and the caller cannot learn it.
+    LoseAnswerThenHold,
     /// Decide and record the transfer, then answer only after this long (past the caller's
     /// deadline, if it has a shorter one).
     Stall(Duration),
@@ -55,6 +58,8 @@ struct State {
     bank_id: String,
     /// Balances in minor units of [`CURRENCY`], by account number.
     accounts: HashMap<String, i64>,
+    /// Accounts that may be debited below zero (down to `i64::MIN`).
+    overdraft: std::collections::HashSet<String>,
     /// Decided transfers with the request that created them.
     transfers: HashMap<String, (pb::ExecuteTransferRequest, pb::BankTransfer)>,
     calls: Vec<Call>,
@@ -88,6 +93,7 @@ impl Bank {
             state: Arc::new(Mutex::new(State {
                 bank_id: bank_id.to_owned(),
                 accounts: accounts.iter().map(|a| (a.clone(), 0)).collect(),
+                overdraft: std::collections::HashSet::new(),
                 transfers: HashMap::new(),
                 calls: Vec::new(),
                 faults: HashMap::new(),
@@ -115,6 +121,14 @@ impl Bank {
             bank_id: state.bank_id.clone(),
             account_number,
         }
+    }
+
+    /// [`Bank::open_account`], for an account that may go below zero: every debit books, so a
+    /// case sees a transfer the system should never have sent.
+    pub fn open_overdraft_account(&self, balance: i64) -> pb::BankAccountRef {
+        let account = self.open_account(balance);
+        self.lock().overdraft.insert(account.account_number.clone());
+        account
     }
 
     /// The balance of an account this bank holds.
@@ -161,9 +175,14 @@ impl Bank {
     fn next_fault(state: &mut State, account: Option<&str>) -> Option<Fault> {
         let faults = state.faults.get_mut(account?)?;
         if faults.held {
-            Some(Fault::Unavailable)
-        } else {
-            faults.queue.pop_front()
+            return Some(Fault::Unavailable);
+        }
+        match faults.queue.pop_front() {
+            Some(Fault::LoseAnswerThenHold) => {
+                faults.held = true;
+                Some(Fault::LoseAnswer)
+            }
+            fault => fault,
         }
     }
 
@@ -199,9 +218,21 @@ impl Bank {
                 Err(pb::ErrorReason::CurrencyMismatch)
             }
             (Some(debit), Some(_))
-                if state.accounts.get(&debit).copied().unwrap_or(0) < amount.minor_units =>
+                if !state.overdraft.contains(&debit)
+                    && state.accounts.get(&debit).copied().unwrap_or(0) < amount.minor_units =>
             {
                 Err(pb::ErrorReason::InsufficientFunds)
+            }
+            (Some(debit), Some(_))
+                if state
+                    .accounts
+                    .get(&debit)
+                    .copied()
+                    .unwrap_or(0)
+                    .checked_sub(amount.minor_units)
+                    .is_none() =>
+            {
+                Err(pb::ErrorReason::AmountLimitExceeded)
             }
             (Some(debit), Some(credit)) => Ok((debit, credit)),
             _ => Err(pb::ErrorReason::UnknownAccount),

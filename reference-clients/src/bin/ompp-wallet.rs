@@ -68,8 +68,8 @@ enum Command {
         /// Wallet currency (repeat for several).
         #[arg(long = "currency", default_value = "EUR")]
         currencies: Vec<String>,
-        /// Your bank account for online checkouts, as BANK_ID/ACCOUNT_NUMBER (the reference
-        /// bank processor has OMPPBANK/DEMO0001 with 500.00 EUR).
+        /// Your bank account, as BANK_ID/ACCOUNT_NUMBER: top-ups and online checkouts debit it
+        /// (the reference bank processor has OMPPBANK/DEMO0001 with 500.00 EUR).
         #[arg(long)]
         bank_account: Option<String>,
     },
@@ -160,8 +160,9 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
-    /// Move money into the wallet. The reference operation center funds top-ups from its own
-    /// float account (a sandbox funding source until the bank processor flow lands).
+    /// Move money into the wallet by a bank transfer from your registered bank account (see
+    /// `register --bank-account`). If the bank's answer is lost, asks again under the same
+    /// idempotency key, so the wallet is never topped up twice.
     Topup {
         /// The amount in major units, e.g. 50.00.
         #[arg(long)]
@@ -970,18 +971,41 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             let amount = Amount::parse_decimal(currency, amount)
                 .map_err(|v| ClientError::Usage(format!("--amount: {v}")))?;
             let password = password(password_file.as_deref(), "payment password: ").await?;
-            let entry = device(&cli)
-                .await?
-                .top_up_wallet(pb::TopUpWalletRequest {
-                    amount: Some(amount.to_proto()),
-                    password,
-                    idempotency_key: format!("topup-{}", now_millis()),
-                })
-                .await
-                .map_err(|s| refused(&s))?
-                .into_inner()
-                .entry
-                .unwrap_or_default();
+            let request = pb::TopUpWalletRequest {
+                amount: Some(amount.to_proto()),
+                password,
+                idempotency_key: format!("topup-{}", now_millis()),
+            };
+            let mut device = device(&cli).await?;
+            // A top-up is a bank transfer (OMPP-LEDGER-010): when its outcome is unknown, the
+            // same request under the same key learns it, and can never top up twice.
+            let mut attempt = 1;
+            let entry = loop {
+                match device.top_up_wallet(request.clone()).await {
+                    Ok(response) => break response.into_inner().entry.unwrap_or_default(),
+                    Err(status) => {
+                        let next = Failure::of(&status).next();
+                        let unsure = matches!(next, Next::LearnState | Next::RetryLater);
+                        if !unsure {
+                            return Err(refused(&status));
+                        }
+                        if attempt == TOP_UP_ATTEMPTS {
+                            return Err(ClientError::Refused(format!(
+                                "{}; the top-up's outcome is still unknown: the wallet is credited \
+                                 if the bank booked it; check `ompp-wallet balance` before topping \
+                                 up again",
+                                describe(&status)
+                            )));
+                        }
+                        eprintln!(
+                            "{}; asking again under the same idempotency key ({attempt}/{TOP_UP_ATTEMPTS})",
+                            describe(&status)
+                        );
+                        tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                        attempt += 1;
+                    }
+                }
+            };
             println!(
                 "topped up {}; balance {}",
                 money(entry.delta.as_ref()),
@@ -991,6 +1015,9 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
     }
 }
+
+/// How often `topup` sends its request when the outcome stays unknown (waiting 2, 4, 8, 16 s).
+const TOP_UP_ATTEMPTS: u32 = 5;
 
 fn now_millis() -> u128 {
     std::time::SystemTime::now()

@@ -75,6 +75,14 @@ impl Default for BankConfig {
                     balance_minor_units: 0,
                     blocked: false,
                 },
+                // The operator's own account, credited by every wallet top-up
+                // (`network.operator_account`, OMPP-LEDGER-010).
+                BankAccountConfig {
+                    account_number: crate::config::OPERATOR_ACCOUNT.to_owned(),
+                    currency: "EUR".to_owned(),
+                    balance_minor_units: 0,
+                    blocked: false,
+                },
             ],
             allowed_clients: vec!["ompp://network/NS-1".to_owned()],
             faults: FaultConfig::default(),

@@ -11,7 +11,6 @@ use std::time::Duration;
 use ompp::authcode::{self, Binding};
 use ompp::checkout::Checkout;
 use ompp::error::ProtocolError;
-use ompp::limits::AUTH_CODE_VALIDITY;
 use ompp::proto::v1 as pb;
 use ompp::proto::v1::gateway_service_server::GatewayService;
 use ompp::requests::Request as _;
@@ -28,7 +27,7 @@ use crate::errors::{blocking, internal};
 use crate::store::{Created, IdempotencyRecord, PaymentRecord, PaymentState, Settle};
 
 /// How long the network server waits for the bank processor or SMS center per call.
-const UPSTREAM_DEADLINE: Duration = Duration::from_secs(3);
+pub(super) const UPSTREAM_DEADLINE: Duration = Duration::from_secs(3);
 /// Digits of the authorization codes this center issues (within OMPP-AUTH-001).
 const CODE_DIGITS: usize = 6;
 
@@ -205,8 +204,8 @@ impl Network {
 
     /// Asks the bank processor for a checkout's transfer, recovering from a lost answer by
     /// `GetTransfer` and by repeating the identical request, never with a new transfer id
-    /// (OMPP-FLC-008). `Ok(None)`: the outcome is still unknown.
-    async fn execute_transfer(
+    /// (OMPP-FLC-008, OMPP-LEDGER-011). `Ok(None)`: the outcome is still unknown.
+    pub(super) async fn execute_transfer(
         &self,
         request: pb::ExecuteTransferRequest,
     ) -> Result<Option<pb::BankTransfer>, ProtocolError> {
@@ -458,7 +457,7 @@ impl GatewayService for GatewayHandler {
             amount: record.amount,
             merchant_id: &record.merchant_id,
         };
-        let validity = Duration::from_secs(AUTH_CODE_VALIDITY.default_secs);
+        let validity = network.inner.code_validity;
         let (code, stored) = authcode::issue(
             &mut rand::rng(),
             &network.inner.code_key,

@@ -12,11 +12,14 @@ use ompp::requests::device::{
 };
 use ompp::requests::link::{ListPendingRequests, Relayed};
 use ompp::types::{CustomerId, DeviceId, UnixMillis};
+use prost::Message;
+use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::{Network, pushed_pb, receipt_pb};
-use crate::errors::blocking;
-use crate::store::{LedgerEntry, Owner, PaymentRecord, Settle};
+use crate::clock::random_id;
+use crate::errors::{blocking, internal};
+use crate::store::{LedgerEntry, Owner, PaymentRecord, Settle, TopUpRecord};
 
 /// The network server's link service.
 #[derive(Debug, Clone)]
@@ -368,8 +371,26 @@ impl NetworkLinkService for NetworkLinkHandler {
             .guard
             .admit(&request, "RelayTopUpWallet")?;
         let customer = self.customer_of(&relay.device_id).await?;
-        // OMPP-MONEY-005, OMPP-LEDGER-010: a wallet in the amount's currency, before the
-        // password.
+        // OMPP-IDEM-005: the content is every field but the key and the password.
+        let digest = {
+            let mut blanked = request.get_ref().request.clone().unwrap_or_default();
+            blanked.password.clear();
+            blanked.idempotency_key.clear();
+            Sha256::digest(blanked.encode_to_vec()).to_vec()
+        };
+        // OMPP-LEDGER-010: fields (parsed above), then the key (OMPP-IDEM-003/004).
+        let store = self.network.store();
+        let (device, key) = (
+            relay.device_id.clone(),
+            relay.request.idempotency_key.to_string(),
+        );
+        let bound = blocking(move || Ok(store.top_up_record(&device, &key)?)).await?;
+        if let Some(bound) = bound {
+            let entry = self.network.resume_top_up(bound, &digest).await?;
+            return Ok(top_up_response(&entry));
+        }
+        // OMPP-MONEY-005, OMPP-LEDGER-010: a wallet in the amount's currency, a registered bank
+        // account, then the password.
         let store = self.network.store();
         let owner = Owner::Customer(customer.clone());
         let wallets = blocking(move || Ok(store.balances(&owner)?)).await?;
@@ -383,10 +404,19 @@ impl NetworkLinkService for NetworkLinkHandler {
             )
             .into());
         }
-        let hash = self.password_hash(&customer).await?;
+        let Some(record) = self.network.customer(&customer).await? else {
+            return Err(internal("a paired device of an unknown customer").into());
+        };
+        let Some(debit) = record.bank_account else {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::UnknownAccount,
+                "no bank account is registered for this customer",
+            )
+            .into());
+        };
         if !self
             .network
-            .verify_password(relay.request.password.clone(), hash)
+            .verify_password(relay.request.password.clone(), Some(record.password_hash))
             .await?
         {
             return Err(ProtocolError::new(
@@ -395,20 +425,57 @@ impl NetworkLinkService for NetworkLinkHandler {
             )
             .into());
         }
-        // Sandbox funding: until the bank processor lands (flow C), a top-up moves value from
-        // the operator's float account, so the ledger still only moves value, never creates it.
-        let transfer_id = format!("TU-{}-{}", customer, relay.request.idempotency_key);
+        // OMPP-MONEY-004: a top-up the ledger could not book is refused before the bank moves
+        // anything. (Two racing top-ups may both pass; the second then fails to book after its
+        // transfer completed, stays bound to its key and is logged for the operator.)
         let store = self.network.store();
-        let now = self.network.now();
-        let amount = relay.request.amount;
-        let entry =
-            blocking(move || Ok(store.top_up(&customer, amount, &transfer_id, now)?)).await?;
-        tracing::info!(transfer_id = %entry.transfer_id, amount = %amount, "wallet topped up from the operator float");
-        Ok(Response::new(pb::RelayTopUpWalletResponse {
-            response: Some(pb::TopUpWalletResponse {
-                entry: Some(entry_pb(&entry)),
-            }),
-        }))
+        let (overflow_customer, amount) = (customer.clone(), relay.request.amount);
+        let overflows =
+            blocking(move || Ok(store.top_up_overflows(&overflow_customer, amount)?)).await?;
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        let overflows = overflows
+            && !self
+                .network
+                .defect(crate::defects::Defect::OverflowCheckedAfterBank);
+        if overflows {
+            return Err(ProtocolError::new(
+                pb::ErrorReason::AmountLimitExceeded,
+                "the wallet's balance would leave the 64-bit range",
+            )
+            .into());
+        }
+        // Broken variant for the conformance suite's own tests (feature "defects").
+        #[cfg(feature = "defects")]
+        if self
+            .network
+            .defect(crate::defects::Defect::TopUpWithoutBank)
+        {
+            let store = self.network.store();
+            // The sandbox's transfer id: idempotent by device and key, but no bank transfer.
+            let transfer_id = format!(
+                "TU-{}-{}",
+                relay.device_id.as_str(),
+                relay.request.idempotency_key
+            );
+            let (now, amount) = (self.network.now(), relay.request.amount);
+            let entry =
+                blocking(move || Ok(store.top_up(&customer, amount, &transfer_id, now)?)).await?;
+            return Ok(top_up_response(&entry));
+        }
+        let top_up = TopUpRecord {
+            device_id: relay.device_id.clone(),
+            key: relay.request.idempotency_key.to_string(),
+            digest: digest.clone(),
+            customer_id: customer,
+            amount: relay.request.amount,
+            transfer: self
+                .network
+                .top_up_transfer(&debit, relay.request.amount, random_id("tu_")),
+            booked: false,
+        };
+        let entry = self.network.begin_top_up(top_up, &digest).await?;
+        Ok(top_up_response(&entry))
     }
 
     async fn list_pending_requests(
@@ -438,4 +505,12 @@ impl NetworkLinkService for NetworkLinkHandler {
             payment_requests: requests,
         }))
     }
+}
+
+fn top_up_response(entry: &LedgerEntry) -> Response<pb::RelayTopUpWalletResponse> {
+    Response::new(pb::RelayTopUpWalletResponse {
+        response: Some(pb::TopUpWalletResponse {
+            entry: Some(entry_pb(entry)),
+        }),
+    })
 }

@@ -6,6 +6,7 @@ mod link;
 mod merchant;
 mod payee;
 mod registration;
+mod top_up;
 mod watchers;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use ompp::proto::v1 as pb;
 use ompp::proto::v1::bank_processor_service_client::BankProcessorServiceClient;
 use ompp::proto::v1::mobile_link_service_client::MobileLinkServiceClient;
 use ompp::proto::v1::sms_center_service_client::SmsCenterServiceClient;
-use ompp::types::{MerchantId, PaymentId};
+use ompp::types::{BankAccountRef, MerchantId, PaymentId};
 use tonic::transport::Channel;
 
 pub use gateway::GatewayHandler;
@@ -56,10 +57,14 @@ struct Inner {
     code_location: CodeLocation,
     /// Key of the authorization codes' keyed hash (OMPP-AUTH-006).
     code_key: [u8; 32],
+    /// How long an authorization code is valid (OMPP-AUTH-002).
+    code_validity: std::time::Duration,
     /// The SMS center, for authorization codes.
     sms: Option<SmsCenterServiceClient<Channel>>,
-    /// The bank processor, for checkout transfers.
+    /// The bank processor, for checkout and top-up transfers.
     bank: Option<BankProcessorServiceClient<Channel>>,
+    /// The operator's account at the bank processor, credited by top-ups (OMPP-LEDGER-010).
+    operator_account: BankAccountRef,
     /// Base of the hosted payment page addresses.
     gateway_url: String,
     /// The broken behaviours of this variant.
@@ -90,10 +95,14 @@ pub struct NetworkParts {
     pub code_location: CodeLocation,
     /// Key of the authorization codes' keyed hash.
     pub code_key: [u8; 32],
+    /// How long an authorization code is valid, within `AUTH_CODE_VALIDITY`.
+    pub code_validity: std::time::Duration,
     /// The SMS center.
     pub sms: Option<SmsCenterServiceClient<Channel>>,
     /// The bank processor.
     pub bank: Option<BankProcessorServiceClient<Channel>>,
+    /// The operator's account at the bank processor, credited by top-ups.
+    pub operator_account: BankAccountRef,
     /// Base of the hosted payment page addresses (`https://...`).
     pub gateway_url: String,
 }
@@ -116,8 +125,10 @@ impl Network {
                 payee_keys: parts.payee_keys,
                 code_location: parts.code_location,
                 code_key: parts.code_key,
+                code_validity: parts.code_validity,
                 sms: parts.sms,
                 bank: parts.bank,
+                operator_account: parts.operator_account,
                 gateway_url: parts.gateway_url,
                 #[cfg(feature = "defects")]
                 defects: crate::defects::Defects::default(),

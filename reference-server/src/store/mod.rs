@@ -37,6 +37,9 @@ pub enum StoreError {
     /// A debit would take an account below zero.
     #[error("insufficient funds")]
     InsufficientFunds,
+    /// A balance would leave the 64-bit range (OMPP-MONEY-004); nothing was booked.
+    #[error("a balance would overflow")]
+    AmountLimitExceeded,
     /// The database was made by another version of the schema.
     #[error(
         "database schema version {found}, this server needs {needed}; start with an empty data directory or migrate it"
@@ -88,8 +91,10 @@ pub enum Owner {
     Customer(CustomerId),
     /// A merchant's settlement wallet.
     Merchant(MerchantId),
-    /// The operator's float: the counter-account of sandbox top-ups, allowed to go negative, so
-    /// that value is only ever moved, never created (the sum over all accounts stays 0).
+    /// The operator's clearing account: the ledger's mirror of what the operator holds at the
+    /// bank processor, credited there by every top-up's bank transfer (OMPP-LEDGER-010). It is
+    /// the counter-account of top-ups and may go negative, so that value is only ever moved,
+    /// never created (the sum over all accounts stays 0).
     Operator,
 }
 
@@ -308,6 +313,26 @@ pub struct IdempotencyRecord {
     pub digest: Vec<u8>,
 }
 
+/// A wallet top-up whose bank transfer was sent (OMPP-LEDGER-010/011): the device's key stays
+/// bound to this one transfer until the bank's outcome is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopUpRecord {
+    /// The device that asked: the key's scope (OMPP-IDEM-002).
+    pub device_id: DeviceId,
+    /// The device's idempotency key.
+    pub key: String,
+    /// SHA-256 of the request with key and password blanked (OMPP-IDEM-005).
+    pub digest: Vec<u8>,
+    /// The wallet's owner.
+    pub customer_id: CustomerId,
+    /// The amount, debited at the bank and credited to the wallet.
+    pub amount: Amount,
+    /// The bank transfer exactly as first sent; its `transfer_id` is the ledger transfer's id.
+    pub transfer: pb::ExecuteTransferRequest,
+    /// Whether the completed transfer is booked in the ledger.
+    pub booked: bool,
+}
+
 /// What creating something under an idempotency key did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created<T> {
@@ -440,8 +465,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn due_payments(&self, now: UnixMillis) -> Result<Vec<PaymentId>, StoreError>;
     /// An owner's balances, one per account.
     fn balances(&self, owner: &Owner) -> Result<Vec<Money>, StoreError>;
-    /// Moves `amount` from the operator float into a customer's wallet (sandbox top-up).
-    /// Idempotent by `transfer_id`.
+    /// Whether booking a top-up of `amount` would overflow the customer's wallet or the
+    /// operator's clearing account (OMPP-MONEY-004): asked before the bank is.
+    fn top_up_overflows(&self, customer: &CustomerId, amount: Amount) -> Result<bool, StoreError>;
+    /// The top-up a device's key is bound to, if any.
+    fn top_up_record(
+        &self,
+        device: &DeviceId,
+        key: &str,
+    ) -> Result<Option<TopUpRecord>, StoreError>;
+    /// Binds the record's key to its bank transfer before the transfer is sent, or returns the
+    /// record the key is already bound to.
+    fn begin_top_up(
+        &self,
+        record: &TopUpRecord,
+        now: UnixMillis,
+    ) -> Result<Created<TopUpRecord>, StoreError>;
+    /// Unbinds the key of a top-up whose bank transfer was rejected (OMPP-IDEM-006); a booked
+    /// top-up is never removed.
+    fn forget_top_up(&self, transfer_id: &str) -> Result<(), StoreError>;
+    /// Top-ups begun before `before` whose bank transfer's outcome is not known yet.
+    fn pending_top_ups(&self, before: UnixMillis) -> Result<Vec<TopUpRecord>, StoreError>;
+    /// Books a completed top-up: moves `amount` from the operator's clearing account into the
+    /// customer's wallet, and marks the top-up with `transfer_id` (if any) booked, in one
+    /// transaction. Idempotent by `transfer_id`: a repetition returns the first entry.
     fn top_up(
         &self,
         customer: &CustomerId,

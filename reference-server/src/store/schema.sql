@@ -108,3 +108,21 @@ CREATE TABLE IF NOT EXISTS idempotency (
     result_id   TEXT NOT NULL,              -- the id of what the first request created
     PRIMARY KEY (scope, key)
 );
+
+-- Wallet top-ups whose bank transfer was sent (OMPP-LEDGER-010/011). The row binds the device's
+-- key to one bank transfer while its outcome is unknown; a REJECTED transfer deletes it (the key
+-- is unbound again, OMPP-IDEM-006); a COMPLETED one is booked in `transfers` under the same id.
+CREATE TABLE IF NOT EXISTS top_ups (
+    device_id    TEXT NOT NULL,             -- the idempotency scope (OMPP-IDEM-002)
+    key          TEXT NOT NULL,
+    digest       BLOB NOT NULL,             -- SHA-256 of the request without key and password
+    customer_id  TEXT NOT NULL REFERENCES customers(customer_id),
+    currency     TEXT NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    transfer_id  TEXT NOT NULL UNIQUE,      -- the bank transfer's id, and the ledger transfer's
+    request      BLOB NOT NULL,             -- the encoded ExecuteTransferRequest, resent as it was
+    booked       INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (device_id, key)
+);
+CREATE INDEX IF NOT EXISTS top_ups_pending ON top_ups(booked, created_at);

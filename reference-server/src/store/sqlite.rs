@@ -25,11 +25,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::cache::Cache;
 use super::{
     Created, CustomerRecord, IdempotencyRecord, LedgerEntry, MerchantRecord, Owner,
-    PayeeCodeRecord, PaymentRecord, PaymentState, Settle, Store, StoreError,
+    PayeeCodeRecord, PaymentRecord, PaymentState, Settle, Store, StoreError, TopUpRecord,
 };
 
 /// Version of `schema.sql`, stamped into the database (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The SQLite store.
 ///
@@ -444,6 +444,34 @@ fn record_idempotency(
     Ok(())
 }
 
+/// The columns [`top_up_row`] reads, in its order.
+const TOP_UP_COLUMNS: &str =
+    "device_id, key, digest, customer_id, currency, amount, request, booked";
+
+/// A `top_ups` row; the outer error is SQLite's, the inner one a row that does not parse.
+fn top_up_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TopUpRecord, StoreError>> {
+    let device_id: String = row.get(0)?;
+    let key: String = row.get(1)?;
+    let digest: Vec<u8> = row.get(2)?;
+    let customer_id: String = row.get(3)?;
+    let currency: String = row.get(4)?;
+    let amount: i64 = row.get(5)?;
+    let request: Vec<u8> = row.get(6)?;
+    let booked: bool = row.get(7)?;
+    Ok((|| {
+        let currency = Currency::from_code(&currency).map_err(corrupt)?;
+        Ok(TopUpRecord {
+            device_id: DeviceId::parse(&device_id).map_err(corrupt)?,
+            key,
+            digest,
+            customer_id: CustomerId::parse(&customer_id).map_err(corrupt)?,
+            amount: Amount::from_minor_units(currency, amount).map_err(corrupt)?,
+            transfer: pb::ExecuteTransferRequest::decode(request.as_slice()).map_err(corrupt)?,
+            booked,
+        })
+    })())
+}
+
 fn open_account(tx: &Connection, owner: &Owner, currency: Currency) -> Result<i64, StoreError> {
     let (kind, id) = owner_key(owner);
     let allow_negative = matches!(owner, Owner::Operator);
@@ -514,13 +542,13 @@ fn transfer(
     let credit_balance: i64 = tx
         .prepare_cached("SELECT balance FROM accounts WHERE account_id = ?1")?
         .query_row(params![credit], |row| row.get(0))?;
-    let overflow = || corrupt("balance overflow");
+    // OMPP-MONEY-004: checked, never wrapped or saturated; nothing is booked on overflow.
     let new_debit = debit_balance
         .checked_sub(amount.minor_units())
-        .ok_or_else(overflow)?;
+        .ok_or(StoreError::AmountLimitExceeded)?;
     let new_credit = credit_balance
         .checked_add(amount.minor_units())
-        .ok_or_else(overflow)?;
+        .ok_or(StoreError::AmountLimitExceeded)?;
     // OMPP-LEDGER-002: no negative balance unless the account allows it.
     if new_debit < 0 && !allow_negative {
         return Err(StoreError::InsufficientFunds);
@@ -1220,6 +1248,98 @@ impl Store for SqliteStore {
         })
     }
 
+    fn top_up_overflows(&self, customer: &CustomerId, amount: Amount) -> Result<bool, StoreError> {
+        self.read(|conn| {
+            let balance = |owner: &Owner| -> Result<i64, StoreError> {
+                let (kind, id) = owner_key(owner);
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT balance FROM accounts
+                         WHERE owner_kind = ?1 AND owner_id = ?2 AND currency = ?3",
+                    )?
+                    .query_row(params![kind, id, amount.currency().code()], |row| {
+                        row.get(0)
+                    })
+                    .optional()?
+                    .unwrap_or(0))
+            };
+            let wallet = balance(&Owner::Customer(customer.clone()))?;
+            let clearing = balance(&Owner::Operator)?;
+            Ok(wallet.checked_add(amount.minor_units()).is_none()
+                || clearing.checked_sub(amount.minor_units()).is_none())
+        })
+    }
+
+    fn top_up_record(
+        &self,
+        device: &DeviceId,
+        key: &str,
+    ) -> Result<Option<TopUpRecord>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE device_id = ?1 AND key = ?2"
+            ))?
+            .query_row(params![device.as_str(), key], top_up_row)
+            .optional()?
+            .transpose()
+        })
+    }
+
+    fn begin_top_up(
+        &self,
+        record: &TopUpRecord,
+        now: UnixMillis,
+    ) -> Result<Created<TopUpRecord>, StoreError> {
+        self.write(|tx| {
+            let existing = tx
+                .prepare_cached(&format!(
+                    "SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE device_id = ?1 AND key = ?2"
+                ))?
+                .query_row(params![record.device_id.as_str(), record.key], top_up_row)
+                .optional()?
+                .transpose()?;
+            if let Some(existing) = existing {
+                return Ok(Created::Existing(existing));
+            }
+            tx.prepare_cached(
+                "INSERT INTO top_ups (device_id, key, digest, customer_id, currency, amount,
+                                      transfer_id, request, booked, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)",
+            )?
+            .execute(params![
+                record.device_id.as_str(),
+                record.key,
+                record.digest,
+                record.customer_id.as_str(),
+                record.amount.currency().code(),
+                record.amount.minor_units(),
+                record.transfer.transfer_id,
+                record.transfer.encode_to_vec(),
+                now.0,
+            ])?;
+            Ok(Created::New(record.clone()))
+        })
+    }
+
+    fn forget_top_up(&self, transfer_id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.prepare_cached("DELETE FROM top_ups WHERE transfer_id = ?1 AND booked = 0")?
+                .execute(params![transfer_id])?;
+            Ok(())
+        })
+    }
+
+    fn pending_top_ups(&self, before: UnixMillis) -> Result<Vec<TopUpRecord>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {TOP_UP_COLUMNS} FROM top_ups WHERE booked = 0 AND created_at < ?1
+                 ORDER BY created_at"
+            ))?;
+            let rows = stmt.query_map(params![before.0], top_up_row)?;
+            rows.map(|row| row?).collect()
+        })
+    }
+
     fn top_up(
         &self,
         customer: &CustomerId,
@@ -1233,13 +1353,19 @@ impl Store for SqliteStore {
                 .ok_or(StoreError::NotFound("wallet in that currency"))?;
             let debit = open_account(tx, &Owner::Operator, amount.currency())?;
             let (_, credit_balance) = transfer(tx, transfer_id, debit, credit, amount, None, now)?;
+            tx.prepare_cached("UPDATE top_ups SET booked = 1 WHERE transfer_id = ?1")?
+                .execute(params![transfer_id])?;
+            // A repetition answers with the first booking (OMPP-IDEM-003).
+            let booked_at: i64 = tx
+                .prepare_cached("SELECT booked_at FROM transfers WHERE transfer_id = ?1")?
+                .query_row(params![transfer_id], |row| row.get(0))?;
             Ok(LedgerEntry {
                 transfer_id: transfer_id.to_owned(),
                 payment_id: None,
                 delta: amount.money(),
                 balance_after: Money::new(amount.currency(), credit_balance),
                 counterparty: "top-up".to_owned(),
-                booked_at: now,
+                booked_at: UnixMillis(booked_at),
             })
         })
     }
@@ -1460,5 +1586,119 @@ mod tests {
         // Nothing left to settle on a thread that read only durable data.
         assert!(store.idempotent_result("none", "none").is_ok());
         assert!(UNSETTLED.with(|u| u.borrow().is_none()));
+    }
+
+    /// OMPP-LEDGER-010/011: a top-up's key is bound before its transfer is sent, a rejection
+    /// unbinds it, a completion is booked once, and a repeated booking answers the first entry.
+    #[test]
+    fn a_top_up_is_bound_then_booked_once_or_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("oc.sqlite3")).expect("open");
+        let eur = Currency::from_code("EUR").expect("EUR");
+        let customer = CustomerId::parse("C-1").expect("id");
+        let idem = |key: &str| IdempotencyRecord {
+            scope: "register_customer".into(),
+            key: key.into(),
+            digest: vec![1],
+        };
+        let record = CustomerRecord {
+            customer_id: customer.clone(),
+            display_name: "Ana".into(),
+            phone_number: "+4915112345678".into(),
+            password_hash: "$argon2id$stub".into(),
+            bank_account: None,
+        };
+        store
+            .register_customer(&record, &[eur], &idem("reg"), UnixMillis(1))
+            .expect("register");
+        let amount = Amount::from_minor_units(eur, 2_500).expect("amount");
+        let top_up = |key: &str, transfer_id: &str| TopUpRecord {
+            device_id: DeviceId::parse("D-1").expect("id"),
+            key: key.into(),
+            digest: vec![7],
+            customer_id: customer.clone(),
+            amount,
+            transfer: pb::ExecuteTransferRequest {
+                transfer_id: transfer_id.into(),
+                ..pb::ExecuteTransferRequest::default()
+            },
+            booked: false,
+        };
+
+        // Bound once: a second begin under the key returns the first record.
+        let first = top_up("k1", "tu_1");
+        assert_eq!(
+            store.begin_top_up(&first, UnixMillis(10)).expect("begin"),
+            Created::New(first.clone())
+        );
+        assert_eq!(
+            store
+                .begin_top_up(&top_up("k1", "tu_other"), UnixMillis(11))
+                .expect("begin again"),
+            Created::Existing(first.clone())
+        );
+        assert_eq!(
+            store.pending_top_ups(UnixMillis(11)).expect("pending"),
+            vec![first.clone()]
+        );
+        // Only top-ups begun before the cut-off are offered to recovery.
+        assert!(
+            store
+                .pending_top_ups(UnixMillis(10))
+                .expect("pending")
+                .is_empty()
+        );
+
+        // Booked once: the repetition answers the first entry, time included.
+        let entry = store
+            .top_up(&customer, amount, "tu_1", UnixMillis(20))
+            .expect("book");
+        let again = store
+            .top_up(&customer, amount, "tu_1", UnixMillis(30))
+            .expect("book again");
+        assert_eq!(entry, again);
+        assert_eq!(entry.booked_at, UnixMillis(20));
+        assert_eq!(entry.balance_after, Money::new(eur, 2_500));
+        let owner = Owner::Customer(customer.clone());
+        assert_eq!(
+            store.balances(&owner).expect("balances"),
+            vec![Money::new(eur, 2_500)]
+        );
+        assert!(
+            store
+                .pending_top_ups(UnixMillis(99))
+                .expect("pending")
+                .is_empty()
+        );
+        // OMPP-MONEY-004: an overflowing booking is refused, and seen coming before the bank.
+        let max = Amount::from_minor_units(eur, i64::MAX).expect("amount");
+        assert!(store.top_up_overflows(&customer, max).expect("check"));
+        assert!(!store.top_up_overflows(&customer, amount).expect("check"));
+        assert!(matches!(
+            store.top_up(&customer, max, "tu_big", UnixMillis(25)),
+            Err(StoreError::AmountLimitExceeded)
+        ));
+        assert_eq!(
+            store.balances(&owner).expect("balances"),
+            vec![Money::new(eur, 2_500)]
+        );
+        // A booked top-up is never forgotten: its key stays bound.
+        store.forget_top_up("tu_1").expect("forget");
+        assert!(
+            store
+                .top_up_record(&first.device_id, "k1")
+                .expect("read")
+                .is_some_and(|r| r.booked)
+        );
+
+        // A rejected one is forgotten: its key is free again (OMPP-IDEM-006).
+        let second = top_up("k2", "tu_2");
+        store.begin_top_up(&second, UnixMillis(40)).expect("begin");
+        store.forget_top_up("tu_2").expect("forget");
+        assert_eq!(
+            store.top_up_record(&second.device_id, "k2").expect("read"),
+            None
+        );
+        assert_eq!(store.total_balance(eur).expect("total"), 0);
     }
 }

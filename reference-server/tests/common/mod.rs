@@ -18,6 +18,7 @@ use ompp::proto::v1::device_service_client::DeviceServiceClient;
 use ompp::proto::v1::merchant_payment_service_client::MerchantPaymentServiceClient;
 use ompp::proto::v1::network_link_service_client::NetworkLinkServiceClient;
 use ompp::proto::v1::registration_service_client::RegistrationServiceClient;
+use ompp_server::bank::BankAccountConfig;
 use ompp_server::clock::ManualClock;
 use ompp_server::config::{Config, EnrollmentTokenConfig};
 use ompp_server::passwords::HashingProfile;
@@ -29,6 +30,13 @@ use tonic::transport::{Channel, Endpoint};
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const ENROLLMENT_TOKEN: &str = "test-enrollment-token-0001";
+/// The account at the reference bank processor that every [`Center::customer`] registers with:
+/// a top-up debits the customer's registered bank account (OMPP-LEDGER-010/011), so the
+/// customers share one well-funded EUR account (added to the bank's default accounts).
+pub const TOP_UP_ACCOUNT: &str = "TOPUP0001";
+/// [`TOP_UP_ACCOUNT`]'s opening balance: 10 000 000 000 000.00 EUR, far more than the tests top
+/// up, yet far enough from `i64::MAX` that no credit side overflows.
+pub const TOP_UP_FUNDS: i64 = 1_000_000_000_000_000;
 
 /// A running operation center and what a test needs to talk to it.
 pub struct Center {
@@ -57,6 +65,13 @@ fn config(dir: &std::path::Path) -> Config {
         token: ENROLLMENT_TOKEN.to_owned(),
         merchant_id: "M-2001".to_owned(),
     }];
+    // Appended: the default accounts (DEMO0001, DEMO1042, the operator's account) stay.
+    config.bank.accounts.push(BankAccountConfig {
+        account_number: TOP_UP_ACCOUNT.to_owned(),
+        currency: "EUR".to_owned(),
+        balance_minor_units: TOP_UP_FUNDS,
+        blocked: false,
+    });
     config
 }
 
@@ -149,7 +164,9 @@ impl Center {
         NetworkLinkServiceClient::new(channel)
     }
 
-    /// Registers a customer with a EUR wallet and pairs one device; tops the wallet up.
+    /// Registers a customer with a EUR wallet and the bank account [`TOP_UP_ACCOUNT`] at the
+    /// reference bank processor (where top-ups are debited), pairs one device, and tops the
+    /// wallet up by `top_up_cents` (none if zero).
     pub async fn customer(&self, phone: &str, top_up_cents: i64) -> Customer {
         let mut registration = self.registration().await;
         let customer_id = registration
@@ -158,7 +175,10 @@ impl Center {
                 phone_number: phone.into(),
                 password: PASSWORD.into(),
                 wallet_currencies: vec!["EUR".into()],
-                bank_account: None,
+                bank_account: Some(pb::BankAccountRef {
+                    bank_id: self.config.bank.bank_id.clone(),
+                    account_number: TOP_UP_ACCOUNT.into(),
+                }),
                 idempotency_key: format!("reg-{}", &phone[1..]),
             })
             .await
