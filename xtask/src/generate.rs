@@ -65,7 +65,7 @@ fn chapters(root: &Path) -> io::Result<Vec<(String, String)>> {
 }
 
 /// Every requirement of every chapter, in chapter order; a malformed item is an error.
-fn extract_requirements(root: &Path) -> io::Result<Vec<Requirement>> {
+pub(crate) fn extract_requirements(root: &Path) -> io::Result<Vec<Requirement>> {
     let mut all = Vec::new();
     for (name, text) in chapters(root)? {
         all.extend(requirements::extract(&name, &text).map_err(io::Error::other)?);
@@ -73,7 +73,7 @@ fn extract_requirements(root: &Path) -> io::Result<Vec<Requirement>> {
     Ok(all)
 }
 
-fn descriptor_set() -> io::Result<prost_types::FileDescriptorSet> {
+pub(crate) fn descriptor_set() -> io::Result<prost_types::FileDescriptorSet> {
     prost_types::FileDescriptorSet::decode(ompp::proto::FILE_DESCRIPTOR_SET)
         .map_err(io::Error::other)
 }
@@ -161,8 +161,9 @@ fn cited_sources(root: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Every problem: stale generated files, and requirement ids cited in code or spec text but
-/// defined nowhere. Empty when all is well.
+/// Every problem: stale generated files, requirement ids cited in code or spec text but defined
+/// nowhere, issued ids dropped, and the specification's version against the released one
+/// (OMPP-VER-008). Empty when all is well.
 pub(crate) fn check_all(root: &Path) -> io::Result<Vec<String>> {
     let mut problems = Vec::new();
     for file in expected(root)? {
@@ -205,6 +206,11 @@ pub(crate) fn check_all(root: &Path) -> io::Result<Vec<String>> {
     }
     let ledger = fs::read_to_string(root.join(crate::ledger::PATH)).unwrap_or_default();
     problems.extend(crate::ledger::problems(&ledger, &defined));
+    problems.extend(crate::version::check(
+        root,
+        &requirements,
+        &descriptor_set()?,
+    )?);
     problems.sort();
     problems.dedup();
     Ok(problems)

@@ -3,17 +3,23 @@
 //!
 //! ```text
 //! cargo xtask generate   # write spec/schemas/*.json, spec/requirements.json, spec/generated/*.md
-//! cargo xtask check      # fail if any of them is stale, or if code cites an undefined requirement
+//! cargo xtask check      # fail if any of them is stale, if code cites an undefined requirement,
+//!                        # or if the spec's version does not follow what changed (OMPP-VER-008)
+//! cargo xtask release    # record the tree as the released spec version (spec/version-baseline.txt)
 //! ```
 //!
 //! The generators themselves live in [`generate`]; they are pure functions from the repository's
 //! inputs to file contents, so the tests below check staleness the same way `check` does.
+//! `generate` never writes `spec/version-baseline.txt`: only `release` does, and it refuses to
+//! while `check` reports a version problem, so recording a baseline cannot hide an addition
+//! ([`version`]).
 
 mod catalogue_md;
 mod generate;
 mod ledger;
 mod messages_md;
 mod requirements_md;
+mod version;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,9 +32,13 @@ fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-const USAGE: &str = "usage: cargo xtask <generate|check>
+const USAGE: &str = "usage: cargo xtask <generate|check|release>
   generate  write spec/schemas/*.json, spec/requirements.json and spec/generated/*.md
-  check     exit 1 if any generated file is stale or code cites an undefined requirement id";
+  check     exit 1 if any generated file is stale, code cites an undefined requirement id, or
+            the spec's version (spec/README.md) does not follow what was added since the
+            released one (spec/version-baseline.txt, OMPP-VER-008)
+  release   record the tree as the released spec version in spec/version-baseline.txt;
+            refused while the version check fails";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,9 +60,32 @@ fn main() -> ExitCode {
                 eprintln!("{problem}");
             }
             if problems.is_empty() {
-                println!("generated files are current; every cited requirement id is defined");
+                println!(
+                    "generated files are current; every cited requirement id is defined; the \
+                     spec's version follows what changed since the released one"
+                );
             }
             problems.is_empty()
+        }),
+        ["release"] => generate::extract_requirements(&root).and_then(|requirements| {
+            let fds = generate::descriptor_set()?;
+            Ok(match version::release(&root, &requirements, &fds)? {
+                Ok(true) => {
+                    println!("wrote {}", version::PATH);
+                    true
+                }
+                Ok(false) => {
+                    println!("{} is already current", version::PATH);
+                    true
+                }
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!("{problem}");
+                    }
+                    eprintln!("not released: {} unchanged", version::PATH);
+                    false
+                }
+            })
         }),
         ["--help"] | ["-h"] | ["help"] => {
             println!("{USAGE}");
