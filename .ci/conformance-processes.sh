@@ -21,10 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Seven free loopback ports, chosen by the kernel.
-read -r p_net p_netlink p_mob p_moblink p_bank p_sms p_handset < <(python3 - <<'PY'
+# Eight free loopback ports, chosen by the kernel.
+read -r p_net p_netlink p_mob p_moblink p_bank p_sms p_handset p_proxy < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(7)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -38,7 +38,9 @@ password_hashing = "fast-insecure"
 [network]
 listen = "127.0.0.1:$p_net"
 link_listen = "127.0.0.1:$p_netlink"
-mobile_link_url = "https://localhost:$p_moblink"
+# The mobile server's link, through the suite (manifest counterparties.link_listen), which
+# forwards to $p_moblink and records what the network server sends (OMPP-LINK-010).
+mobile_link_url = "https://localhost:$p_proxy"
 bank_url = "https://localhost:$p_bank"
 sms_url = "https://localhost:$p_sms"
 gateway_url = "https://localhost:$p_net"
@@ -94,6 +96,8 @@ mobile_link = "https://localhost:$p_moblink"
 trust_anchors = "data/pki/operator-ca.pem"
 merchant = { cert = "data/pki/merchant-M-1042.pem", key = "data/pki/merchant-M-1042.key" }
 expired_merchant = { cert = "data/pki/merchant-expired.pem", key = "data/pki/merchant-expired.key" }
+unregistered_merchant = { cert = "data/pki/merchant-unregistered.pem", key = "data/pki/merchant-unregistered.key" }
+unpaired_device = { cert = "data/pki/device-unpaired.pem", key = "data/pki/device-unpaired.key" }
 # The suite's bank processor and SMS center present the reference PKI's bank and SMS identities,
 # which the network process trusts, and accept its client certificate (operator CA).
 counterparty_server = { cert = "data/pki/bank.pem", key = "data/pki/bank.key" }
@@ -115,6 +119,7 @@ unlisted = { cert = "data/pki/link-unlisted.pem", key = "data/pki/link-unlisted.
 [counterparties]
 bank_listen = "127.0.0.1:$p_bank"
 sms_listen = "127.0.0.1:$p_sms"
+link_listen = "127.0.0.1:$p_proxy"
 bank_id = "OMPPBANK"
 bank_accounts = ["DEMO1042", "OPER0001"]
 TOML

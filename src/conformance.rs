@@ -101,6 +101,14 @@ pub struct TlsMaterial {
     /// (OMPP-TLS-007). Without it that case cannot run against a vendor system.
     #[serde(default)]
     pub expired_merchant: Option<Identity>,
+    /// A valid merchant certificate from the system's operator CA for a merchant id the system
+    /// has not registered, with its key (OMPP-TLS-011). Without it that case cannot run.
+    #[serde(default)]
+    pub unregistered_merchant: Option<Identity>,
+    /// A valid device certificate from the system's operator CA for a device id the system has
+    /// not paired, with its key (OMPP-TLS-011). Without it that case cannot run.
+    #[serde(default)]
+    pub unpaired_device: Option<Identity>,
     /// The secure link's material, for the firewall cases (OMPP-CONF-009).
     #[serde(default)]
     pub link: Option<LinkMaterial>,
@@ -129,6 +137,12 @@ pub struct Counterparties {
     pub bank_listen: Option<String>,
     /// Listen address (`host:port`) of the suite's SMS center.
     pub sms_listen: Option<String>,
+    /// Listen address (`host:port`) of the suite on the secure link: the network server is
+    /// configured to call the mobile server's `MobileLinkService` here, and the suite forwards
+    /// every call to `endpoints.mobile_link` (needs `tls.link`), to judge the network server as
+    /// a secure-link sender (OMPP-LINK-010). Without it those cases cannot run.
+    #[serde(default)]
+    pub link_listen: Option<String>,
     /// The `bank_id` the suite's bank processor serves: the customers the suite registers get
     /// accounts under it, and the system's merchant account must be one of `bank_accounts`.
     #[serde(default)]

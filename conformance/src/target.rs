@@ -17,6 +17,7 @@ use ompp_server::pki::{DevPki, cert_der_to_pem, certs_from_pem, generate_csr};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::case::{Abort, Checks};
+use crate::parties::link::{LinkProxy, LinkProxyConfig};
 use crate::parties::{Parties, PartyConfig, PartyTls};
 
 /// How many enrollment tokens the in-process reference is started with.
@@ -126,11 +127,17 @@ pub struct Target {
     pub merchant_id: String,
     /// An expired merchant certificate from the system's CA, when one is available.
     pub expired_merchant: Option<Credential>,
+    /// Valid certificates from the system's CA for a merchant it has not registered and a
+    /// device it has not paired, when available (OMPP-TLS-011).
+    pub unknown_callers: Option<UnknownCallers>,
     /// The suite's own bank processor and SMS center, which the system calls: wallet top-ups
     /// (OMPP-LEDGER-010) and flow C. Always there for an operation center.
     pub checkout: Option<CheckoutSupport>,
     /// The secure link, when the suite can reach it.
     pub link: Option<LinkSupport>,
+    /// The suite between the network server and the mobile server on the secure link, when the
+    /// system is configured to call the mobile server through it (OMPP-LINK-010).
+    pub link_proxy: Option<LinkProxy>,
     /// Unused enrollment tokens (manifest `fixtures.enrollment_tokens`), handed out once each.
     enrollment_tokens: std::sync::Mutex<Vec<String>>,
     /// The profiles declared.
@@ -143,6 +150,15 @@ pub struct Target {
     run_tag: String,
     phone_seed: u32,
     counter: AtomicU32,
+}
+
+/// Callers the system's CA certified but the system does not know (OMPP-TLS-011).
+#[derive(Debug, Clone)]
+pub struct UnknownCallers {
+    /// A merchant certificate for a merchant id never registered.
+    pub merchant: Credential,
+    /// A device certificate for a device id never paired.
+    pub device: Credential,
 }
 
 /// What a customer's account at the suite's bank holds beyond its first top-up, for the top-ups
@@ -229,6 +245,8 @@ impl Target {
             merchant,
             merchant_id,
             expired_merchant,
+            unknown_callers: None,
+            link_proxy: None,
             checkout,
             link,
             enrollment_tokens: std::sync::Mutex::new(Vec::new()),
@@ -263,6 +281,8 @@ impl Target {
             },
             merchant_id: String::new(),
             expired_merchant: None,
+            unknown_callers: None,
+            link_proxy: None,
             checkout: None,
             link: None,
             enrollment_tokens: std::sync::Mutex::new(Vec::new()),
@@ -329,7 +349,48 @@ impl Target {
                     .to_owned());
             }
         };
+        let unknown_callers = match (
+            &manifest.tls.unregistered_merchant,
+            &manifest.tls.unpaired_device,
+        ) {
+            (Some(merchant), Some(device)) => Some(UnknownCallers {
+                merchant: credential(merchant)?,
+                device: credential(device)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err("manifest: the unknown-caller case needs both \
+                     tls.unregistered_merchant and tls.unpaired_device"
+                    .to_owned());
+            }
+        };
         let checkout = Some(counterparties(manifest, &read).await?);
+        let link_proxy = match (&manifest.counterparties.link_listen, &manifest.tls.link) {
+            (None, _) => None,
+            (Some(listen), Some(material)) => {
+                let mobile_link = manifest.endpoints.mobile_link.clone().ok_or(
+                    "manifest: counterparties.link_listen needs endpoints.mobile_link, where the \
+                     suite forwards what the network server sends",
+                )?;
+                Some(
+                    LinkProxy::start(&LinkProxyConfig {
+                        listen: listen.parse().map_err(|e| {
+                            format!(
+                                "manifest: counterparties.link_listen {listen:?}: {e} (expected ip:port)"
+                            )
+                        })?,
+                        upstream_url: mobile_link,
+                        anchors_pem: read(&material.trust_anchors)?,
+                        as_mobile: credential(&material.as_mobile)?,
+                        as_network: credential(&material.as_network)?,
+                    })
+                    .await?,
+                )
+            }
+            (Some(_), None) => {
+                return Err("manifest: counterparties.link_listen needs tls.link".to_owned());
+            }
+        };
         Self::new(
             network,
             mobile,
@@ -341,6 +402,11 @@ impl Target {
             manifest.profiles.clone(),
         )
         .map(|target| target.with_enrollment_tokens(manifest.fixtures.enrollment_tokens.clone()))
+        .map(|target| Target {
+            unknown_callers,
+            link_proxy,
+            ..target
+        })
     }
 
     /// Gives the target unused enrollment tokens for the cases that register merchants.
@@ -667,7 +733,8 @@ async fn counterparties(
 /// The reference implementation running in this process, for the self-test run.
 #[derive(Debug)]
 pub struct InProcess {
-    running: Option<ompp_server::run::Running>,
+    /// The servers started: the network and mobile servers, or a bank processor or SMS center.
+    running: Vec<ompp_server::run::Running>,
     _dir: tempfile::TempDir,
 }
 
@@ -676,7 +743,7 @@ impl InProcess {
     /// alone, [`crate::roles`]).
     pub(crate) fn of(running: ompp_server::run::Running, dir: tempfile::TempDir) -> Self {
         Self {
-            running: Some(running),
+            running: vec![running],
             _dir: dir,
         }
     }
@@ -753,21 +820,47 @@ impl InProcess {
         .await?;
         config.network.bank_url = format!("https://localhost:{}", parties.bank_addr.port());
         config.network.sms_url = format!("https://localhost:{}", parties.sms_addr.port());
+        // The network and mobile servers run as two servers, as deployed, and the network
+        // server calls the mobile server's link through the suite (parties::link), which
+        // records what it sends (OMPP-LINK-010). The mobile link's port is chosen first, so
+        // that the suite knows where to forward.
+        let mobile_link = std::net::TcpListener::bind(any)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a loopback port for the mobile link: {e}"))?;
+        config.mobile.link_listen = mobile_link;
+        let credential = |issued: &ompp_server::pki::Issued| Credential {
+            cert_pem: issued.cert_pem.clone(),
+            key_pem: issued.key_pem.clone(),
+        };
+        let proxy = LinkProxy::start(&LinkProxyConfig {
+            listen: any,
+            upstream_url: format!("https://localhost:{}", mobile_link.port()),
+            anchors_pem: pki.link_ca.cert_pem(),
+            as_mobile: credential(&pki.link_mobile),
+            as_network: credential(&pki.link_network),
+        })
+        .await?;
+        config.network.mobile_link_url = format!("https://localhost:{}", proxy.addr.port());
         adjust(&mut config);
-        let running = ompp_server::run::start(
-            &config,
-            ompp_server::run::Role::OperationCenter,
-            Arc::new(ompp_server::clock::SystemClock),
-            None,
-        )
-        .await
-        .map_err(|e| format!("starting the reference: {e}"))?;
+        let start = |config: ompp_server::config::Config, role| async move {
+            ompp_server::run::start(
+                &config,
+                role,
+                Arc::new(ompp_server::clock::SystemClock),
+                None,
+            )
+            .await
+            .map_err(|e| format!("starting the reference ({role:?}): {e}"))
+        };
+        let network = start(config.clone(), ompp_server::run::Role::Network).await?;
         let url = |addr: Option<SocketAddr>| {
             addr.map(|a| format!("https://localhost:{}", a.port()))
                 .ok_or_else(|| "the reference did not report an address".to_owned())
         };
-        let network_url = url(running.network_addr)?;
-        let mobile_url = url(running.mobile_addr)?;
+        config.mobile.network_link_url = url(network.network_link_addr)?;
+        let mobile = start(config, ompp_server::run::Role::Mobile).await?;
+        let network_url = url(network.network_addr)?;
+        let mobile_url = url(mobile.mobile_addr)?;
         let expired = expired_merchant(&pki)?;
         let checkout = CheckoutSupport {
             parties,
@@ -786,7 +879,11 @@ impl InProcess {
             },
             Some(expired),
             Some(checkout),
-            Some(link_support(&running, &pki)?),
+            Some(link_support(
+                network.network_link_addr,
+                mobile.mobile_link_addr,
+                &pki,
+            )?),
             vec![
                 Profile::Registration,
                 Profile::FlowA,
@@ -795,9 +892,25 @@ impl InProcess {
             ],
         )?
         .with_enrollment_tokens(tokens);
+        let issued = |what: &str, issued: Result<ompp_server::pki::Issued, _>| {
+            issued
+                .map(|i: ompp_server::pki::Issued| Credential {
+                    cert_pem: i.cert_pem,
+                    key_pem: i.key_pem,
+                })
+                .map_err(|e: ompp_server::pki::PkiError| format!("{what} certificate: {e}"))
+        };
+        let target = Target {
+            unknown_callers: Some(UnknownCallers {
+                merchant: issued("unregistered merchant", pki.unregistered_merchant())?,
+                device: issued("unpaired device", pki.unpaired_device())?,
+            }),
+            link_proxy: Some(proxy),
+            ..target
+        };
         Ok((
             Self {
-                running: Some(running),
+                running: vec![network, mobile],
                 _dir: dir,
             },
             target,
@@ -805,8 +918,8 @@ impl InProcess {
     }
 
     /// Stops the reference.
-    pub async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
+    pub async fn stop(self) {
+        for running in self.running {
             running.stop().await;
         }
     }
@@ -814,7 +927,11 @@ impl InProcess {
 
 /// The in-process reference's secure link: its link endpoints, the link CA, the reference's
 /// own link identities (which each side allow-lists) and a link identity on no allow-list.
-fn link_support(running: &ompp_server::run::Running, pki: &DevPki) -> Result<LinkSupport, String> {
+fn link_support(
+    network_link: Option<SocketAddr>,
+    mobile_link: Option<SocketAddr>,
+    pki: &DevPki,
+) -> Result<LinkSupport, String> {
     let url = |addr: Option<SocketAddr>| {
         addr.map(|a| format!("https://localhost:{}", a.port()))
             .ok_or_else(|| "the reference did not report a link address".to_owned())
@@ -827,8 +944,8 @@ fn link_support(running: &ompp_server::run::Running, pki: &DevPki) -> Result<Lin
         .unlisted_link_identity()
         .map_err(|e| format!("unlisted link identity: {e}"))?;
     LinkSupport::new(
-        url(running.network_link_addr)?,
-        url(running.mobile_link_addr)?,
+        url(network_link)?,
+        url(mobile_link)?,
         pki.link_ca.cert_pem(),
         credential(&pki.link_mobile),
         credential(&pki.link_network),

@@ -316,6 +316,11 @@ async fn fail_unanswered_transfer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reuse_envelope_on_retry() {
+    caught_by(Defect::ReuseEnvelopeOnRetry, &["oc.link.sender-envelope"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn overflow_checked_after_bank() {
     caught_by(Defect::OverflowCheckedAfterBank, &["oc.money.overflow"]).await;
 }

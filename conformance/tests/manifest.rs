@@ -185,7 +185,9 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
         "{link:#?}"
     );
     // Nor can the other cases that send on the secure link, nor, without enrollment tokens,
-    // those that register a merchant of their own.
+    // those that register a merchant of their own, nor, without certificates for callers the
+    // system does not know, the unknown-caller case, nor, without the suite on the secure link
+    // (counterparties.link_listen), the push-retry case.
     let mut other_errors: Vec<&str> = report
         .cases
         .iter()
@@ -196,12 +198,14 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
     assert_eq!(
         other_errors,
         [
+            "oc.flow-a.push-retried",
             "oc.ledger.both-legs-and-conservation",
             "oc.msg.notice-enum-values",
             "oc.msg.repeated-field-bounds",
             "oc.reg.merchant-enrollment",
             "oc.tls.certificate-profile",
             "oc.tls.link-ca-separation",
+            "oc.tls.unknown-caller",
         ],
         "{report:#?}"
     );

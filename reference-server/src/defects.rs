@@ -26,6 +26,7 @@
 //! | [`Defect::FailUnansweredTransfer`] | a checkout or top-up whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable`, `oc.ledger.top-up-outcome-unknown` |
 //! | [`Defect::TopUpWithoutBank`] | credits a top-up from the operator's clearing account without a bank transfer, as the sandbox did (OMPP-LEDGER-010/011) | `oc.ledger.top-up-through-bank`, `oc.ledger.top-up-rejected`, `oc.ledger.top-up-outcome-unknown`, `oc.money.overflow` |
 //! | [`Defect::OverflowCheckedAfterBank`] | sends the bank transfer of a top-up that would overflow the wallet, which then fails to book (OMPP-MONEY-004) | `oc.money.overflow` |
+//! | [`Defect::ReuseEnvelopeOnRetry`] | sends a push the mobile server did not take again with the first attempt's message id and send time (OMPP-LINK-010) | `oc.link.sender-envelope` |
 //! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
@@ -91,6 +92,9 @@ pub enum Defect {
     /// `TopUpWallet` does not check before the bank transfer that the ledger can book it: an
     /// overflowing top-up is debited at the bank and then fails to book.
     OverflowCheckedAfterBank,
+    /// A push the mobile server did not take is sent again with the first attempt's envelope
+    /// (its message id and send time).
+    ReuseEnvelopeOnRetry,
 }
 
 /// The defects a broken variant has (none by default).

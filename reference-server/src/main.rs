@@ -61,8 +61,11 @@ enum PkiCommand {
     },
     /// Issue, from the PKI in DIR, what a conformance manifest needs beyond `pki init`: a
     /// certificate for the sample merchant that expired a week ago (`tls.expired_merchant`,
-    /// DIR/merchant-expired.pem and .key) and a link identity on no allow-list
-    /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key).
+    /// DIR/merchant-expired.pem and .key), a link identity on no allow-list
+    /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key), and valid certificates for a
+    /// merchant never registered and a device never paired (`tls.unregistered_merchant`,
+    /// DIR/merchant-unregistered.pem and .key; `tls.unpaired_device`, DIR/device-unpaired.pem
+    /// and .key).
     ConformanceExtras {
         /// The PKI directory (as written by `pki init`).
         #[arg(long)]
@@ -102,6 +105,8 @@ fn main() -> ExitCode {
                 Ok([
                     ("merchant-expired", pki.expired_merchant()?),
                     ("link-unlisted", pki.unlisted_link_identity()?),
+                    ("merchant-unregistered", pki.unregistered_merchant()?),
+                    ("device-unpaired", pki.unpaired_device()?),
                 ])
             });
             let written = issued.map_err(|e| e.to_string()).and_then(|issued| {

@@ -538,6 +538,32 @@ impl DevPki {
         )
     }
 
+    /// A valid certificate from the operator CA for `ompp://merchant/M-UNREGISTERED`, a merchant
+    /// no operation center registers: for the conformance case that checks every caller
+    /// against the merchant database (OMPP-TLS-011).
+    pub fn unregistered_merchant(&self) -> Result<Issued, PkiError> {
+        let identity = party(Role::Merchant, "M-UNREGISTERED")?;
+        self.operator_ca.issue(
+            &identity,
+            &[],
+            &[],
+            Validity::days_from_now(LEAF_VALIDITY_DAYS),
+        )
+    }
+
+    /// A valid certificate from the operator CA for `ompp://device/D-UNPAIRED`, a device no
+    /// operation center pairs: for the conformance case that checks every caller against the
+    /// device database (OMPP-TLS-011).
+    pub fn unpaired_device(&self) -> Result<Issued, PkiError> {
+        let identity = party(Role::Device, "D-UNPAIRED")?;
+        self.operator_ca.issue(
+            &identity,
+            &[],
+            &[],
+            Validity::days_from_now(LEAF_VALIDITY_DAYS),
+        )
+    }
+
     /// A certificate for the sample merchant's identity, issued by the operator CA, that
     /// expired a week ago: for the conformance case that checks expired certificates are
     /// refused (OMPP-TLS-007).

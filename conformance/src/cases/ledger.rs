@@ -476,6 +476,56 @@ async fn same_content_and_lifetime(target: &Target, checks: &Checks) -> Result<(
         retry.payment.as_ref().map(|p| p.payment_id.clone()),
     );
 
+    // RegisterCustomer: likewise; the retry changes nothing, so the first password holds.
+    let register = |password: &str, phone: &str, key: &str| pb::RegisterCustomerRequest {
+        display_name: "Conformance Customer".into(),
+        phone_number: phone.into(),
+        password: password.into(),
+        wallet_currencies: vec![CURRENCY.into()],
+        bank_account: None,
+        idempotency_key: key.into(),
+    };
+    let (phone, key) = (target.phone(), target.key("idem5"));
+    let other_password = format!("{PASSWORD} but other");
+    let mut registration = target.registration(checks).await?;
+    let registered = checks.setup_call(
+        "RegisterCustomer",
+        registration
+            .register_customer(register(PASSWORD, &phone, &key))
+            .await,
+    )?;
+    let retried = checks.succeeds(
+        "OMPP-IDEM-005",
+        "the same RegisterCustomer with another password under the key succeeds: the password is not content",
+        registration
+            .register_customer(register(&other_password, &phone, &key))
+            .await,
+    )?;
+    checks.equal(
+        "OMPP-IDEM-005",
+        "the retry returns the first customer",
+        registered.customer_id.clone(),
+        retried.customer_id,
+    );
+    let csr = checks.setup(
+        "generate a device key and CSR",
+        ompp_server::pki::generate_csr("device"),
+    )?;
+    checks.reason(
+        "OMPP-IDEM-005",
+        "PairDevice with the retry's password fails: the retry changed nothing",
+        registration
+            .pair_device(pb::PairDeviceRequest {
+                customer_id: registered.customer_id,
+                password: other_password,
+                device_name: "conformance device".into(),
+                csr_der: csr.csr_der,
+                idempotency_key: target.key("idem5"),
+            })
+            .await,
+        R::CredentialsRejected,
+    );
+
     // CreatePayment: an unknown field is ignored; an explicit default is another request.
     let key = target.key("idem5");
     let request = create(target, &ana.customer_id, 200, &key);

@@ -18,6 +18,7 @@ mod flow_c_bank;
 mod flow_c_codes;
 mod ledger;
 mod link;
+mod link_sender;
 mod payee;
 mod registration;
 mod secrets;
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(flow_c_codes::cases());
     cases.extend(flow_c_bank::cases());
     cases.extend(link::cases());
+    cases.extend(link_sender::cases());
     cases.extend(fields::cases());
     cases.extend(code_format::cases());
     cases.extend(bank::cases());

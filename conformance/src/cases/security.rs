@@ -58,6 +58,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: body!(expired_certificate),
         },
         Case {
+            id: "oc.tls.unknown-caller",
+            title: "a valid certificate from the operator CA is not enough: a merchant the system never registered gets UNKNOWN_MERCHANT, a device it never paired DEVICE_NOT_PAIRED, on every call",
+            role: OC,
+            profile: None,
+            requirements: &["OMPP-TLS-011"],
+            run: body!(unknown_caller),
+        },
+        Case {
             id: "oc.err.invalid-field",
             title: "a malformed CreatePayment fails with INVALID_ARGUMENT, INVALID_FIELD in ompp.v1 and a BadRequest naming the field",
             role: OC,
@@ -650,6 +658,78 @@ async fn expired_certificate(target: &Target, checks: &Checks) -> Result<(), Abo
         expired,
     )
     .await;
+    Ok(())
+}
+
+async fn unknown_caller(target: &Target, checks: &Checks) -> Result<(), Abort> {
+    // OMPP-CONF-009: without the material the case cannot run (verdict error).
+    let callers = checks.setup(
+        "certificates from the system's CA for a merchant and a device it does not know \
+         (tls.unregistered_merchant, tls.unpaired_device)",
+        target
+            .unknown_callers
+            .as_ref()
+            .ok_or("the manifest does not give them"),
+    )?;
+    let identity = checks.setup(
+        "read the unregistered merchant's identity from its certificate",
+        crate::target::identity_uri(&callers.merchant.cert_pem),
+    )?;
+    let merchant_id = identity.rsplit('/').next().unwrap_or_default().to_owned();
+    let channel = checks.setup(
+        "connect to MerchantPaymentService with the unregistered merchant's certificate",
+        target
+            .channel(&target.network_url, Some(&callers.merchant))
+            .await,
+    )?;
+    let mut merchant = MerchantPaymentServiceClient::new(channel);
+    let ana = target.customer(checks, 0).await?;
+    let mut request = create(target, &ana.customer_id, 100, &target.key("unknown"));
+    request.merchant_id.clone_from(&merchant_id);
+    checks.reason(
+        "OMPP-TLS-011",
+        "CreatePayment as a merchant the system never registered, with its own merchant_id",
+        merchant.create_payment(request).await,
+        R::UnknownMerchant,
+    );
+    checks.reason(
+        "OMPP-TLS-011",
+        "GetMerchantBalance on the same connection: checked again on every call",
+        merchant
+            .get_merchant_balance(pb::GetMerchantBalanceRequest {
+                merchant_id: merchant_id.clone(),
+            })
+            .await,
+        R::UnknownMerchant,
+    );
+
+    let channel = checks.setup(
+        "connect to DeviceService with the unpaired device's certificate",
+        target
+            .channel(&target.mobile_url, Some(&callers.device))
+            .await,
+    )?;
+    let mut device = pb::device_service_client::DeviceServiceClient::new(channel);
+    checks.reason(
+        "OMPP-TLS-011",
+        "GetWalletBalance as a device the system never paired",
+        device
+            .get_wallet_balance(pb::GetWalletBalanceRequest {})
+            .await,
+        R::DeviceNotPaired,
+    );
+    checks.reason(
+        "OMPP-TLS-011",
+        "TopUpWallet on the same connection: checked again on every call",
+        device
+            .top_up_wallet(pb::TopUpWalletRequest {
+                amount: Some(money(100)),
+                password: crate::target::PASSWORD.into(),
+                idempotency_key: target.key("unknown"),
+            })
+            .await,
+        R::DeviceNotPaired,
+    );
     Ok(())
 }
 

@@ -11,8 +11,12 @@
 //! # Layout
 //! - [`bank`]: `BankProcessorService`, accounts, transfers, the call log and bank faults.
 //! - [`sms`]: `SmsCenterService`, the messages received, inboxes and SMS faults.
+//! - [`link`]: the suite between the network server and the mobile server on the secure link,
+//!   recording what the network server sends (`MobileLinkService`) and refusing pushes on
+//!   demand.
 
 pub mod bank;
+pub mod link;
 pub mod sms;
 
 use std::net::SocketAddr;

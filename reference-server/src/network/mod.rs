@@ -32,6 +32,11 @@ use crate::passwords::PasswordHasherService;
 use crate::pki::Ca;
 use crate::store::{PaymentRecord, Settle, Store};
 
+/// The first wait before a push the mobile server did not take is sent again (OMPP-FLA-022).
+const PUSH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+/// The longest wait between two attempts of a push.
+const PUSH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// State shared by the network server's services.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -382,34 +387,66 @@ impl Network {
             #[cfg(feature = "defects")]
             let devices = this.first_sixteen_only(devices);
             for chunk in devices.chunks(ompp::limits::MAX_PUSH_DEVICES) {
-                let request = pb::PushPaymentRequestRequest {
-                    envelope: Some(this.inner.stamp.envelope()),
-                    customer_id: record
-                        .customer_id
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    device_ids: chunk.iter().map(ToString::to_string).collect(),
-                    payment_request: Some(pushed_pb(&record, &merchant_name)),
-                };
-                match this
-                    .inner
-                    .mobile
-                    .clone()
-                    .push_payment_request(request)
-                    .await
-                {
-                    Ok(response) => tracing::info!(
+                this.push_until_taken(&record, &merchant_name, chunk).await;
+            }
+        });
+    }
+
+    /// Pushes `record` to `devices` until the mobile server takes it or the payment no longer
+    /// waits for the customer (OMPP-FLA-022), each attempt a new secure-link message with its
+    /// own message id and send time (OMPP-LINK-010).
+    async fn push_until_taken(
+        &self,
+        record: &PaymentRecord,
+        merchant_name: &str,
+        devices: &[ompp::types::DeviceId],
+    ) {
+        let mut backoff = PUSH_RETRY_FIRST;
+        let first = self.inner.stamp.envelope();
+        let mut envelope = first.clone();
+        loop {
+            let request = pb::PushPaymentRequestRequest {
+                envelope: Some(envelope.clone()),
+                customer_id: record
+                    .customer_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                device_ids: devices.iter().map(ToString::to_string).collect(),
+                payment_request: Some(pushed_pb(record, merchant_name)),
+            };
+            match self
+                .inner
+                .mobile
+                .clone()
+                .push_payment_request(request)
+                .await
+            {
+                Ok(response) => {
+                    tracing::info!(
                         payment_id = %record.payment_id,
                         delivered_now = response.get_ref().delivered_now,
                         "payment request pushed"
-                    ),
-                    Err(status) => {
-                        tracing::warn!(code = ?status.code(), "mobile server did not take a push")
-                    }
+                    );
+                    return;
+                }
+                Err(status) => {
+                    tracing::warn!(payment_id = %record.payment_id, code = ?status.code(), retry_in_ms = backoff.as_millis(), "mobile server did not take a push");
                 }
             }
-        });
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(PUSH_RETRY_MAX);
+            envelope = self.inner.stamp.envelope();
+            // Broken variant for the conformance suite's own tests (feature "defects").
+            #[cfg(feature = "defects")]
+            if self.defect(crate::defects::Defect::ReuseEnvelopeOnRetry) {
+                envelope.clone_from(&first);
+            }
+            match self.fresh_payment(&record.payment_id).await {
+                Ok(Some(now)) if now.state.status() == pb::PaymentStatus::PendingCustomer => {}
+                _ => return,
+            }
+        }
     }
 }
 

@@ -137,22 +137,9 @@ impl RegistrationService for RegistrationHandler {
                 tracing::info!(customer_id = %id, "customer registered");
                 id
             }
-            Created::Existing(id) => {
-                // A retry must carry the same password too; it is not in the digest.
-                let hash = self.network.customer(&id).await?.map(|c| c.password_hash);
-                if !self
-                    .network
-                    .verify_password(register.password.clone(), hash)
-                    .await?
-                {
-                    return Err(ProtocolError::new(
-                        pb::ErrorReason::IdempotencyConflict,
-                        "the idempotency key was used before with a different request",
-                    )
-                    .into());
-                }
-                id
-            }
+            // OMPP-IDEM-005: the password is not content, so a retry under the key with another
+            // password is the same request; it gets the first customer and changes nothing.
+            Created::Existing(id) => id,
         };
         Ok(Response::new(pb::RegisterCustomerResponse {
             customer_id: customer_id.to_string(),
