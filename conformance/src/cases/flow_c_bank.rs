@@ -80,7 +80,8 @@ fn reason_name(reason: i32) -> String {
         .unwrap_or_default()
 }
 
-fn completed(call: &Call) -> bool {
+/// Whether the bank answered the call with a `COMPLETED` transfer.
+pub(super) fn completed(call: &Call) -> bool {
     call.answered
         .as_ref()
         .is_some_and(|t| t.status == i32::from(pb::BankTransferStatus::Completed))

@@ -9,6 +9,7 @@ use ompp::proto::v1 as pb;
 use pb::ErrorReason as R;
 
 use super::flow_c::support;
+use super::flow_c_bank::completed;
 use super::{OC, body};
 use crate::case::{Abort, Case, Checks};
 use crate::parties::bank::{Bank, Call, Fault};
@@ -244,12 +245,6 @@ async fn through_bank(target: &Target, checks: &Checks) -> Result<(), Abort> {
         (bank.balance(&account), ana.balance(checks).await?),
     );
     Ok(())
-}
-
-fn completed(call: &Call) -> bool {
-    call.answered
-        .as_ref()
-        .is_some_and(|t| t.status == i32::from(pb::BankTransferStatus::Completed))
 }
 
 async fn rejected(target: &Target, checks: &Checks) -> Result<(), Abort> {

@@ -85,10 +85,17 @@ impl Network {
             (Some(pb::BankTransferStatus::Completed), _) => {
                 let store = self.store();
                 let now = self.now();
+                let customer = record.customer_id.clone();
+                let booked_id = transfer_id.clone();
                 let entry = blocking(move || {
-                    Ok(store.top_up(&record.customer_id, record.amount, &transfer_id, now)?)
+                    Ok(store.top_up(&customer, record.amount, &booked_id, now)?)
                 })
-                .await?;
+                .await
+                .inspect_err(|error| {
+                    // Money left the customer's bank account: the key stays bound and recovery
+                    // tries again (it books once the wallet has room); the operator must know.
+                    tracing::error!(%transfer_id, reason = ?error.reason, "a top-up the bank completed cannot be booked");
+                })?;
                 tracing::info!(transfer_id = %entry.transfer_id, amount = %record.amount, "wallet topped up by a bank transfer");
                 Ok(entry)
             }
