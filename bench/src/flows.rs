@@ -25,6 +25,8 @@ use pb::registration_service_client::RegistrationServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::BenchResult;
+use crate::measure::Memory;
+use crate::server::ServerProcess;
 
 /// The customers' payment password.
 pub(crate) const PASSWORD: &str = "bench horse battery";
@@ -73,55 +75,96 @@ pub(crate) async fn channel(
 }
 
 /// One operation center (network and mobile server, reference bank processor and SMS center)
-/// on loopback ports, over its own SQLite store that the bench keeps a handle on.
+/// on loopback ports: in a child process ([`Center::spawn`], what the bench measures the
+/// server's memory on), or in this process over a SQLite store the bench keeps a handle on
+/// ([`Center::start`], for seeding).
 #[derive(Debug)]
 pub(crate) struct Center {
-    pub(crate) running: Running,
+    server: Server,
     pub(crate) pki: Arc<DevPki>,
-    pub(crate) store: Arc<SqliteStore>,
     pub(crate) network: SocketAddr,
     pub(crate) mobile: SocketAddr,
     pub(crate) handsets: SocketAddr,
     pub(crate) bank_id: String,
 }
 
+/// Where a [`Center`] runs.
+#[derive(Debug)]
+enum Server {
+    InProcess {
+        running: Running,
+        store: Arc<SqliteStore>,
+    },
+    Child(ServerProcess),
+}
+
+/// The operation center's configuration: everything on ephemeral loopback ports, data in
+/// `dir`, `hashing`, and one funded bank account per worker (flow C) plus one funding every
+/// top-up (flows A and B).
+fn config(dir: &Path, hashing: HashingProfile, workers: usize) -> Config {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config {
+        data_dir: dir.to_owned(),
+        password_hashing: hashing,
+        ..Config::default()
+    };
+    config.network.listen = any;
+    config.network.link_listen = any;
+    config.mobile.listen = any;
+    config.mobile.link_listen = any;
+    config.bank.listen = any;
+    config.sms.listen = any;
+    config.sms.handset_listen = any;
+    // Appended to the reference bank's default accounts, which stay.
+    config
+        .bank
+        .accounts
+        .extend((0..workers).map(|i| BankAccountConfig {
+            account_number: bank_account(i),
+            currency: "EUR".into(),
+            balance_minor_units: BANK_BALANCE_CENTS,
+            blocked: false,
+        }));
+    config.bank.accounts.push(BankAccountConfig {
+        account_number: TOP_UP_ACCOUNT.into(),
+        currency: "EUR".into(),
+        balance_minor_units: TOP_UP_FUNDS_CENTS,
+        blocked: false,
+    });
+    config
+}
+
 impl Center {
-    /// Starts everything in `dir` with `hashing`, with one funded bank account per worker
-    /// (flow C) and one funding every top-up (flows A and B).
+    /// Starts everything in a child process (`ompp-bench --serve`), in `dir` with `hashing`,
+    /// with one funded bank account per worker (flow C) and one funding every top-up (flows A
+    /// and B); the store is the SQLite file the reference opens in `dir` when given none.
+    pub(crate) async fn spawn(
+        dir: &Path,
+        hashing: HashingProfile,
+        workers: usize,
+    ) -> BenchResult<Self> {
+        let config = config(dir, hashing, workers);
+        let (process, ready) = ServerProcess::spawn(&config).await?;
+        // The child has created the PKI (or read it) before it reported ready.
+        let pki = DevPki::read(&config.pki_dir()).map_err(|e| format!("PKI: {e}"))?;
+        Ok(Self {
+            server: Server::Child(process),
+            pki: Arc::new(pki),
+            network: ready.network,
+            mobile: ready.mobile,
+            handsets: ready.handsets,
+            bank_id: config.bank.bank_id.clone(),
+        })
+    }
+
+    /// Starts everything in this process, like [`Center::spawn`], over a store the bench keeps
+    /// a handle on ([`Center::store`]).
     pub(crate) async fn start(
         dir: &Path,
         hashing: HashingProfile,
         workers: usize,
     ) -> BenchResult<Self> {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut config = Config {
-            data_dir: dir.to_owned(),
-            password_hashing: hashing,
-            ..Config::default()
-        };
-        config.network.listen = any;
-        config.network.link_listen = any;
-        config.mobile.listen = any;
-        config.mobile.link_listen = any;
-        config.bank.listen = any;
-        config.sms.listen = any;
-        config.sms.handset_listen = any;
-        // Appended to the reference bank's default accounts, which stay.
-        config
-            .bank
-            .accounts
-            .extend((0..workers).map(|i| BankAccountConfig {
-                account_number: bank_account(i),
-                currency: "EUR".into(),
-                balance_minor_units: BANK_BALANCE_CENTS,
-                blocked: false,
-            }));
-        config.bank.accounts.push(BankAccountConfig {
-            account_number: TOP_UP_ACCOUNT.into(),
-            currency: "EUR".into(),
-            balance_minor_units: TOP_UP_FUNDS_CENTS,
-            blocked: false,
-        });
+        let config = config(dir, hashing, workers);
         // The database the reference opens when it is given no store (run.rs).
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join("operation-center.sqlite3");
@@ -141,9 +184,8 @@ impl Center {
             .map(|s| s.handset_addr)
             .ok_or("no SMS center")?;
         Ok(Self {
-            running,
+            server: Server::InProcess { running, store },
             pki: Arc::new(pki),
-            store,
             network,
             mobile,
             handsets,
@@ -151,11 +193,41 @@ impl Center {
         })
     }
 
-    /// Stops the servers and closes the bench's handle on the store, so that SQLite
-    /// checkpoints and the files on disk are final.
-    pub(crate) async fn stop(self) {
-        self.running.stop().await;
-        drop(self.store);
+    /// The store, when the center runs in this process.
+    pub(crate) fn store(&self) -> BenchResult<&Arc<SqliteStore>> {
+        match &self.server {
+            Server::InProcess { store, .. } => Ok(store),
+            Server::Child(_) => Err("the operation center runs in a child process".into()),
+        }
+    }
+
+    /// The server process's id, when the center runs in a child process.
+    pub(crate) fn server_pid(&self) -> Option<u32> {
+        match &self.server {
+            Server::InProcess { .. } => None,
+            Server::Child(process) => Some(process.pid()),
+        }
+    }
+
+    /// The server process's VmHWM and VmRSS now (`None` when the center runs in this process).
+    pub(crate) async fn server_memory(&mut self) -> BenchResult<Option<Memory>> {
+        match &mut self.server {
+            Server::InProcess { .. } => Ok(None),
+            Server::Child(process) => process.memory().await.map(Some),
+        }
+    }
+
+    /// Stops the servers (and closes the bench's handle on the store, or waits for the server
+    /// process to end), so that SQLite checkpoints and the files on disk are final.
+    pub(crate) async fn stop(self) -> BenchResult<()> {
+        match self.server {
+            Server::InProcess { running, store } => {
+                running.stop().await;
+                drop(store);
+                Ok(())
+            }
+            Server::Child(process) => process.stop().await,
+        }
     }
 
     async fn merchant(&self) -> BenchResult<MerchantPaymentServiceClient<Channel>> {

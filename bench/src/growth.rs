@@ -30,7 +30,8 @@ pub(crate) struct Step {
     pub(crate) seed_time: Duration,
     pub(crate) rate: LoopResult,
     pub(crate) latency: Latency,
-    /// VmHWM (KiB) after seeding, and after the measurement.
+    /// The bench process's VmHWM (KiB; the center runs in it) after seeding, and after the
+    /// measurement.
     pub(crate) hwm_after_seed_kib: u64,
     pub(crate) hwm_after_kib: u64,
 }
@@ -95,7 +96,9 @@ async fn seed(
     Ok(started.elapsed())
 }
 
-/// Measures flow A at `sizes` stored payments (ascending), in one fresh operation center.
+/// Measures flow A at `sizes` stored payments (ascending), in one fresh operation center that
+/// runs in this process (the seeding goes through its store), so the VmHWM figures here are
+/// the bench process's: servers, clients and seeding.
 pub(crate) async fn run(
     dir: &Path,
     sizes: &[u64],
@@ -107,7 +110,7 @@ pub(crate) async fn run(
     let template_id = flow_a(tills[0].clone(), "bench-growth-template".into()).await?;
     let id = PaymentId::parse(&template_id).map_err(|v| format!("template id: {v}"))?;
     let template = center
-        .store
+        .store()?
         .payment(&id)
         .map_err(|e| format!("template: {e}"))?
         .ok_or("template payment not found")?;
@@ -116,11 +119,11 @@ pub(crate) async fn run(
     for (k, &size) in sizes.iter().enumerate() {
         let seeded = size.saturating_sub(stored);
         println!("  seeding {seeded} settled payments (to {size} stored)");
-        let seed_time = seed(&center.store, &template, seeded, &format!("g{k}b")).await?;
+        let seed_time = seed(center.store()?, &template, seeded, &format!("g{k}b")).await?;
         stored += seeded;
         let hwm_after_seed_kib = vm_hwm_kib()?;
         println!(
-            "  seeded in {:.1} s (VmHWM now {:.1} MB); measuring flow A with {stored} payments stored",
+            "  seeded in {:.1} s (bench process VmHWM now {:.1} MB); measuring flow A with {stored} payments stored",
             seed_time.as_secs_f64(),
             hwm_after_seed_kib as f64 * 1024.0 / 1e6
         );
@@ -128,6 +131,7 @@ pub(crate) async fn run(
             "growth A",
             tills.clone(),
             seconds,
+            None,
             move |till, n| async move {
                 let key = format!("bench-growth-{k}-{}-{n}", till.worker);
                 flow_a(till, key).await.map(|_| ())
@@ -156,7 +160,10 @@ pub(crate) async fn run(
             latency.p50_ms, latency.p99_ms, latency.max_ms
         );
         let hwm_after_kib = vm_hwm_kib()?;
-        println!("  VmHWM now {:.1} MB", hwm_after_kib as f64 * 1024.0 / 1e6);
+        println!(
+            "  bench process VmHWM now {:.1} MB",
+            hwm_after_kib as f64 * 1024.0 / 1e6
+        );
         let step = Step {
             stored,
             seeded,
@@ -171,7 +178,7 @@ pub(crate) async fn run(
     }
     drop(tills);
     match Arc::try_unwrap(center) {
-        Ok(center) => center.stop().await,
+        Ok(center) => center.stop().await?,
         Err(_) => return Err("growth: operation center still in use".into()),
     }
     let sqlite_bytes_at_end = sqlite_files(dir)?.iter().map(|(_, len)| len).sum();

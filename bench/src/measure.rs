@@ -19,14 +19,22 @@ pub(crate) struct LoopResult {
     pub(crate) errors: u64,
     pub(crate) first_error: Option<String>,
     pub(crate) elapsed: Duration,
-    /// CPU time of the whole process (servers and clients) during the loop.
+    /// CPU time during the loop of the servers and the clients: the bench process plus the
+    /// server process when the operation center runs in one.
     pub(crate) cpu: Duration,
+    /// The server process's share of `cpu` (zero when the servers run in the bench process).
+    pub(crate) server_cpu: Duration,
 }
 
 impl LoopResult {
-    /// Process CPU milliseconds per successful operation.
+    /// CPU milliseconds (servers and clients) per successful operation.
     pub(crate) fn cpu_ms_per_op(&self) -> f64 {
         self.cpu.as_secs_f64() * 1000.0 / self.ok.max(1) as f64
+    }
+
+    /// The server process's CPU milliseconds per successful operation.
+    pub(crate) fn server_cpu_ms_per_op(&self) -> f64 {
+        self.server_cpu.as_secs_f64() * 1000.0 / self.ok.max(1) as f64
     }
 
     pub(crate) fn rate(&self) -> f64 {
@@ -61,11 +69,13 @@ fn progress(
     })
 }
 
-/// Runs `op` in `states.len()` concurrent workers, each in a closed loop, for `seconds`.
+/// Runs `op` in `states.len()` concurrent workers, each in a closed loop, for `seconds`; CPU
+/// time counts this process and `server` (the server process's id, if the servers run in one).
 pub(crate) async fn closed_loop<S, F, Fut>(
     label: &'static str,
     states: Vec<S>,
     seconds: u64,
+    server: Option<u32>,
     op: F,
 ) -> BenchResult<LoopResult>
 where
@@ -78,7 +88,9 @@ where
     let first_error = Arc::new(Mutex::new(None::<String>));
     let done = Arc::new(AtomicBool::new(false));
     let ticker = progress(label, ok.clone(), done.clone());
+    let server_cpu = || server.map_or(Duration::ZERO, process_cpu_of);
     let cpu_before = process_cpu();
+    let server_cpu_before = server_cpu();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut workers = tokio::task::JoinSet::new();
@@ -110,12 +122,14 @@ where
     done.store(true, Ordering::Relaxed);
     let _ = ticker.await;
     let first_error = first_error.lock().ok().and_then(|mut f| f.take());
+    let server_cpu = server_cpu().saturating_sub(server_cpu_before);
     let result = LoopResult {
         ok: ok.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         first_error,
         elapsed,
-        cpu: process_cpu().saturating_sub(cpu_before),
+        cpu: process_cpu().saturating_sub(cpu_before) + server_cpu,
+        server_cpu,
     };
     if let Some(error) = &result.first_error {
         println!("  [{label}] {} errors; first: {error}", result.errors);
@@ -238,9 +252,19 @@ where
 }
 
 /// User + system CPU time of this process so far (zero if `/proc/self/stat` is unreadable).
-/// Linux reports it in USER_HZ ticks, 100 per second on every architecture it runs on.
 pub(crate) fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_from("/proc/self/stat")
+}
+
+/// User + system CPU time of process `pid` so far (zero if its `/proc/<pid>/stat` is
+/// unreadable).
+pub(crate) fn process_cpu_of(pid: u32) -> Duration {
+    cpu_from(&format!("/proc/{pid}/stat"))
+}
+
+/// Linux reports CPU time in USER_HZ ticks, 100 per second on every architecture it runs on.
+fn cpu_from(stat_path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
         return Duration::ZERO;
     };
     // Fields after the command name (which ends with the last ')'): state is field 3, utime 14,
@@ -258,15 +282,37 @@ pub(crate) fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// A process's resident memory, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Memory {
+    /// Peak resident set size so far (VmHWM), KiB.
+    pub(crate) hwm_kib: u64,
+    /// Resident set size now (VmRSS), KiB.
+    pub(crate) rss_kib: u64,
+}
+
 /// VmHWM of this process, in KiB.
 pub(crate) fn vm_hwm_kib() -> BenchResult<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    status_field("/proc/self/status", "VmHWM")
+}
+
+/// VmHWM and VmRSS of process `pid`.
+pub(crate) fn process_memory(pid: u32) -> BenchResult<Memory> {
+    let path = format!("/proc/{pid}/status");
+    Ok(Memory {
+        hwm_kib: status_field(&path, "VmHWM")?,
+        rss_kib: status_field(&path, "VmRSS")?,
+    })
+}
+
+/// The `field:` line of a `/proc/.../status` file, in kB (KiB).
+fn status_field(path: &str, field: &str) -> BenchResult<u64> {
+    let status = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmHWM line in /proc/self/status".to_owned())
+        .ok_or_else(|| format!("no {field} line in {path}"))
 }
 
 /// The SQLite files (databases, WAL, shared memory) under `dir`, with their sizes.
