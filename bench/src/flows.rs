@@ -102,19 +102,7 @@ enum Server {
 /// `dir`, `hashing`, and one funded bank account per worker (flow C) plus one funding every
 /// top-up (flows A and B).
 fn config(dir: &Path, hashing: HashingProfile, workers: usize) -> Config {
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config {
-        data_dir: dir.to_owned(),
-        password_hashing: hashing,
-        ..Config::default()
-    };
-    config.network.listen = any;
-    config.network.link_listen = any;
-    config.mobile.listen = any;
-    config.mobile.link_listen = any;
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let mut config = Config::on_loopback(dir.to_owned(), hashing);
     // Appended to the reference bank's default accounts, which stay.
     config
         .bank

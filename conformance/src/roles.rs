@@ -281,15 +281,10 @@ pub async fn start_in_process(
         _ => return Err("not a bank processor or SMS center".to_owned()),
     };
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = ompp_server::config::Config {
-        data_dir: dir.path().to_owned(),
-        password_hashing: ompp_server::passwords::HashingProfile::FastInsecure,
-        ..ompp_server::config::Config::default()
-    };
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let mut config = ompp_server::config::Config::on_loopback(
+        dir.path().to_owned(),
+        ompp_server::passwords::HashingProfile::FastInsecure,
+    );
     adjust(&mut config);
     let running = ompp_server::run::start(
         &config,

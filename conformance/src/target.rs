@@ -762,21 +762,13 @@ impl InProcess {
     ) -> Result<(Self, Target), String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut config = ompp_server::config::Config {
-            data_dir: dir.path().to_owned(),
-            password_hashing: ompp_server::passwords::HashingProfile::FastInsecure,
-            ..ompp_server::config::Config::default()
-        };
-        config.network.listen = any;
-        config.network.link_listen = any;
+        let mut config = ompp_server::config::Config::on_loopback(
+            dir.path().to_owned(),
+            ompp_server::passwords::HashingProfile::FastInsecure,
+        );
         // The shortest code validity the protocol allows, so that oc.flow-c.code-expiry waits no
         // longer than the checkout-expiry case beside it (OMPP-AUTH-002).
         config.network.auth_code_validity_secs = ompp::limits::AUTH_CODE_VALIDITY.min_secs;
-        config.mobile.listen = any;
-        config.mobile.link_listen = any;
-        config.bank.listen = any;
-        config.sms.listen = any;
-        config.sms.handset_listen = any;
         // Enrollment tokens for the cases that register merchants, unique to this start.
         let tokens: Vec<String> = (0..ENROLLMENT_TOKENS)
             .map(|n| format!("conformance-{:08x}-{n}", std::process::id() ^ n))

@@ -33,16 +33,10 @@ fn free_addr() -> SocketAddr {
 
 async fn reference() -> Reference {
     let dir = tempfile::tempdir().unwrap();
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = ompp_server::config::Config {
-        data_dir: dir.path().to_owned(),
-        password_hashing: ompp_server::passwords::HashingProfile::FastInsecure,
-        ..ompp_server::config::Config::default()
-    };
-    config.network.listen = any;
-    config.network.link_listen = any;
-    config.mobile.listen = any;
-    config.mobile.link_listen = any;
+    let mut config = ompp_server::config::Config::on_loopback(
+        dir.path().to_owned(),
+        ompp_server::passwords::HashingProfile::FastInsecure,
+    );
     let (bank, sms) = (free_addr(), free_addr());
     config.network.bank_url = format!("https://localhost:{}", bank.port());
     config.network.sms_url = format!("https://localhost:{}", sms.port());

@@ -4,7 +4,6 @@
 //! status 2, OMPP-CONF-006).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -27,14 +26,10 @@ struct Reference {
 
 async fn reference() -> Reference {
     let dir = tempfile::tempdir().unwrap();
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = ompp_server::config::Config {
-        data_dir: dir.path().join("data"),
-        ..ompp_server::config::Config::default()
-    };
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let config = ompp_server::config::Config::on_loopback(
+        dir.path().join("data"),
+        ompp_server::passwords::HashingProfile::Production,
+    );
     let start = |role| {
         ompp_server::run::start(
             &config,

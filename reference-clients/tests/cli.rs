@@ -70,19 +70,7 @@ fn stdout(output: &Output) -> String {
 }
 
 async fn center(dir: &Path) -> ompp_server::run::Running {
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config {
-        data_dir: dir.join("data"),
-        password_hashing: HashingProfile::FastInsecure,
-        ..Config::default()
-    };
-    config.network.listen = any;
-    config.network.link_listen = any;
-    config.mobile.listen = any;
-    config.mobile.link_listen = any;
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let config = Config::on_loopback(dir.join("data"), HashingProfile::FastInsecure);
     start(&config, Role::All, Arc::new(SystemClock), None)
         .await
         .unwrap()

@@ -51,6 +51,28 @@ pub struct Config {
     pub defects: crate::defects::Defects,
 }
 
+impl Config {
+    /// Every party on 127.0.0.1 with a port the system picks, data in `data_dir`, passwords
+    /// hashed with `hashing`: the start of every test's, benchmark's and self-test's
+    /// configuration.
+    pub fn on_loopback(data_dir: PathBuf, hashing: HashingProfile) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = Self {
+            data_dir,
+            password_hashing: hashing,
+            ..Self::default()
+        };
+        config.network.listen = any;
+        config.network.link_listen = any;
+        config.mobile.listen = any;
+        config.mobile.link_listen = any;
+        config.bank.listen = any;
+        config.sms.listen = any;
+        config.sms.handset_listen = any;
+        config
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {

@@ -48,19 +48,7 @@ pub struct Center {
 }
 
 fn config(dir: &std::path::Path) -> Config {
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config {
-        data_dir: dir.to_owned(),
-        password_hashing: HashingProfile::FastInsecure,
-        ..Config::default()
-    };
-    config.network.listen = any;
-    config.network.link_listen = any;
-    config.mobile.listen = any;
-    config.mobile.link_listen = any;
-    config.bank.listen = any;
-    config.sms.listen = any;
-    config.sms.handset_listen = any;
+    let mut config = Config::on_loopback(dir.to_owned(), HashingProfile::FastInsecure);
     config.network.enrollment_tokens = vec![EnrollmentTokenConfig {
         token: ENROLLMENT_TOKEN.to_owned(),
         merchant_id: "M-2001".to_owned(),
