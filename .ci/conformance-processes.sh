@@ -46,6 +46,9 @@ sms_url = "https://localhost:$p_sms"
 gateway_url = "https://localhost:$p_net"
 # The shortest code validity (OMPP-AUTH-002): oc.flow-c.code-expiry waits for it.
 auth_code_validity_secs = 60
+# The second mobile link identity of \`pki conformance-extras\` (manifest tls.link.second_mobile),
+# with which the rate-limit case sends its load (OMPP-LINK-005).
+link_peers = ["ompp://mobile/MS-2"]
 
 [[network.enrollment_tokens]]
 token = "conformance-processes-token-1"
@@ -112,6 +115,7 @@ trust_anchors = "data/pki/link-ca.pem"
 as_mobile = { cert = "data/pki/link-mobile.pem", key = "data/pki/link-mobile.key" }
 as_network = { cert = "data/pki/link-network.pem", key = "data/pki/link-network.key" }
 unlisted = { cert = "data/pki/link-unlisted.pem", key = "data/pki/link-unlisted.key" }
+second_mobile = { cert = "data/pki/link-mobile-2.pem", key = "data/pki/link-mobile-2.key" }
 
 # Where the network process's bank_url and sms_url point; the bank holds the sample merchant's
 # account, which checkouts credit, and the operator's account (the reference's default

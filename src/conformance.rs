@@ -126,6 +126,12 @@ pub struct LinkMaterial {
     pub as_network: Identity,
     /// A link identity from the link CA that neither side allow-lists.
     pub unlisted: Identity,
+    /// A second link identity the network server allow-lists as a mobile server, other than
+    /// `as_mobile` and used by no real mobile server: the rate-limit case sends its load with
+    /// it (OMPP-LINK-005), so that the real link's bucket stays full. Without it that case
+    /// cannot run.
+    #[serde(default)]
+    pub second_mobile: Option<Identity>,
 }
 
 /// Where the suite's own counterparties listen, for an operation center under test configured

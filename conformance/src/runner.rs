@@ -355,9 +355,11 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         ),
         options.concurrency.max(1)
     );
-    // Cases that wait for protocol time start first, so the others run while they wait.
+    // Cases that wait for protocol time start first, so the others run while they wait; the
+    // cases that send load start last.
     let mut order: Vec<&Case> = selected.iter().collect();
-    order.sort_by_key(|c| !cases::waits(c.id));
+    order.sort_by_key(|c| (!cases::waits(c.id), cases::exclusive(c.id)));
+    let alone = Arc::new(tokio::sync::RwLock::new(()));
     for case in order {
         if let Some(profile) = case.profile
             && !target.profiles.contains(&profile)
@@ -371,8 +373,19 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         let case = *case;
         let target = target.clone();
         let permits = permits.clone();
+        let alone = alone.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
+            // OMPP-CONF-010: a case that sends load runs alone; the cases that wait for
+            // protocol time go on waiting meanwhile. The lock is fair, and the load cases are
+            // spawned last, so they run once every other case has started and ended.
+            let (_shared, _alone) = if cases::exclusive(case.id) {
+                (None, Some(alone.write_owned().await))
+            } else if cases::waits(case.id) {
+                (None, None)
+            } else {
+                (Some(alone.read_owned().await), None)
+            };
             (case.id, run_case(case, target).await)
         });
     }

@@ -76,6 +76,9 @@ pub struct LinkSupport {
     pub unlisted: Credential,
     /// Its identity URI.
     pub unlisted_id: String,
+    /// A second link identity the network server allow-lists as a mobile server, used by no
+    /// real mobile server (the rate-limit case's), with its identity URI.
+    pub second_mobile: Option<(Credential, String)>,
 }
 
 /// The identity URI in a PEM certificate.
@@ -97,8 +100,17 @@ impl LinkSupport {
         as_mobile: Credential,
         as_network: Credential,
         unlisted: Credential,
+        second_mobile: Option<Credential>,
     ) -> Result<Self, String> {
+        let second_mobile = match second_mobile {
+            Some(credential) => {
+                let id = identity_uri(&credential.cert_pem)?;
+                Some((credential, id))
+            }
+            None => None,
+        };
         Ok(Self {
+            second_mobile,
             as_mobile_id: identity_uri(&as_mobile.cert_pem)?,
             as_network_id: identity_uri(&as_network.cert_pem)?,
             unlisted_id: identity_uri(&unlisted.cert_pem)?,
@@ -341,6 +353,11 @@ impl Target {
                 credential(&material.as_mobile)?,
                 credential(&material.as_network)?,
                 credential(&material.unlisted)?,
+                material
+                    .second_mobile
+                    .as_ref()
+                    .map(credential)
+                    .transpose()?,
             )?),
             (None, None, None) => None,
             _ => {
@@ -769,6 +786,11 @@ impl InProcess {
         // The shortest code validity the protocol allows, so that oc.flow-c.code-expiry waits no
         // longer than the checkout-expiry case beside it (OMPP-AUTH-002).
         config.network.auth_code_validity_secs = ompp::limits::AUTH_CODE_VALIDITY.min_secs;
+        // The second mobile link identity, for the rate-limit case's load (OMPP-LINK-005).
+        config.network.link_peers = vec![format!(
+            "ompp://mobile/{}",
+            ompp_server::pki::SECOND_LINK_MOBILE_ID
+        )];
         // Enrollment tokens for the cases that register merchants, unique to this start.
         let tokens: Vec<String> = (0..ENROLLMENT_TOKENS)
             .map(|n| format!("conformance-{:08x}-{n}", std::process::id() ^ n))
@@ -935,6 +957,9 @@ fn link_support(
     let unlisted = pki
         .unlisted_link_identity()
         .map_err(|e| format!("unlisted link identity: {e}"))?;
+    let second_mobile = pki
+        .second_link_mobile()
+        .map_err(|e| format!("second mobile link identity: {e}"))?;
     LinkSupport::new(
         url(network_link)?,
         url(mobile_link)?,
@@ -942,6 +967,7 @@ fn link_support(
         credential(&pki.link_mobile),
         credential(&pki.link_network),
         credential(&unlisted),
+        Some(credential(&second_mobile)),
     )
 }
 

@@ -21,6 +21,10 @@ const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many cases run at once against one variant.
 const CONCURRENCY: usize = 4;
 
+/// Held for reading by every running case of every variant test in this binary, and for
+/// writing by a case that sends load ([`cases::exclusive`]), which so runs alone, as in a run.
+static ALONE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Starts the reference with `defects`, runs every operation center case, and returns the ids
 /// of the cases that failed with, for each, the first assertion that did not pass.
 async fn failing_cases(defects: &[Defect]) -> Vec<(String, String)> {
@@ -30,6 +34,9 @@ async fn failing_cases(defects: &[Defect]) -> Vec<(String, String)> {
 /// [`failing_cases`] for the cases of `role`, against the reference of that role (a bank
 /// processor or SMS center alone, or the whole operation center).
 async fn failing_cases_of(role: RoleUnderTest, defects: &[Defect]) -> Vec<(String, String)> {
+    // The load case (a few seconds alone) runs only against the variants it is about: the
+    // control run and the one without a link rate limit.
+    let with_load = defects.is_empty() || defects.contains(&Defect::NoLinkRateLimit);
     let defects = Defects::of(defects.iter().copied());
     let (reference, target) = if role == RoleUnderTest::OperationCenter {
         InProcess::start_with(|config| config.defects = defects).await
@@ -41,14 +48,23 @@ async fn failing_cases_of(role: RoleUnderTest, defects: &[Defect]) -> Vec<(Strin
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut running = JoinSet::new();
     // The cases that wait for protocol time (30 s and more) are left out: no variant breaks
-    // an expiry, and a variant test per 30 s would dominate the suite's own test time.
-    for case in cases::all()
+    // an expiry, and a variant test per 30 s would dominate the suite's own test time. The
+    // load case is spawned last.
+    let mut selected: Vec<_> = cases::all()
         .into_iter()
         .filter(|c| c.role == role && !cases::waits(c.id))
-    {
+        .filter(|c| with_load || !cases::exclusive(c.id))
+        .collect();
+    selected.sort_by_key(|c| cases::exclusive(c.id));
+    for case in selected {
         let (target, permits) = (target.clone(), permits.clone());
         running.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
+            let (_shared, _alone) = if cases::exclusive(case.id) {
+                (None, Some(ALONE.write().await))
+            } else {
+                (Some(ALONE.read().await), None)
+            };
             let checks = Checks::new(case.requirements.first().copied().unwrap_or_default());
             let outcome =
                 tokio::time::timeout(CASE_TIMEOUT, (case.run)(target, checks.clone())).await;
@@ -108,6 +124,11 @@ async fn caught_in(role: RoleUnderTest, defect: Defect, expected: &[&str]) {
 async fn control_no_defect_no_failure() {
     let failed = failing_cases(&[]).await;
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_link_rate_limit() {
+    caught_by(Defect::NoLinkRateLimit, &["oc.link.rate-limit"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

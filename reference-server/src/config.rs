@@ -156,6 +156,11 @@ pub struct NetworkConfig {
     /// Where the mobile server's link endpoint is (used when the mobile server runs in another
     /// process; in one process the actual address is used).
     pub mobile_link_url: String,
+    /// Further link identities (`ompp://mobile/<id>`, from the link CA) allowed to call the
+    /// secure-link endpoint besides this PKI's mobile server: other mobile servers, or a
+    /// conformance suite's second link identity. Each has its own token bucket (OMPP-LINK-001,
+    /// OMPP-LINK-005). Empty by default.
+    pub link_peers: Vec<String>,
     /// Enrollment tokens for merchant registration.
     pub enrollment_tokens: Vec<EnrollmentTokenConfig>,
     /// The bank processor's endpoint (when it runs in another process; in one process the
@@ -186,6 +191,7 @@ impl Default for NetworkConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
             link_listen: SocketAddr::from(([127, 0, 0, 1], 7101)),
             mobile_link_url: "https://localhost:7201".to_owned(),
+            link_peers: Vec::new(),
             enrollment_tokens: Vec::new(),
             bank_url: "https://localhost:7300".to_owned(),
             sms_url: "https://localhost:7400".to_owned(),

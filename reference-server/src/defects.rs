@@ -27,6 +27,7 @@
 //! | [`Defect::TopUpWithoutBank`] | credits a top-up from the operator's clearing account without a bank transfer, as the sandbox did (OMPP-LEDGER-010/011) | `oc.ledger.top-up-through-bank`, `oc.ledger.top-up-rejected`, `oc.ledger.top-up-outcome-unknown`, `oc.money.overflow` |
 //! | [`Defect::OverflowCheckedAfterBank`] | sends the bank transfer of a top-up that would overflow the wallet, which then fails to book (OMPP-MONEY-004) | `oc.money.overflow` |
 //! | [`Defect::ReuseEnvelopeOnRetry`] | sends a push the mobile server did not take again with the first attempt's message id and send time (OMPP-LINK-010) | `oc.link.sender-envelope` |
+//! | [`Defect::NoLinkRateLimit`] | the network server's secure-link token bucket never empties (OMPP-LINK-005) | `oc.link.rate-limit` |
 //! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
@@ -95,6 +96,8 @@ pub enum Defect {
     /// A push the mobile server did not take is sent again with the first attempt's envelope
     /// (its message id and send time).
     ReuseEnvelopeOnRetry,
+    /// The network server's secure-link firewall never runs out of tokens.
+    NoLinkRateLimit,
 }
 
 /// The defects a broken variant has (none by default).

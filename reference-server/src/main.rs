@@ -62,7 +62,10 @@ enum PkiCommand {
     /// Issue, from the PKI in DIR, what a conformance manifest needs beyond `pki init`: a
     /// certificate for the sample merchant that expired a week ago (`tls.expired_merchant`,
     /// DIR/merchant-expired.pem and .key), a link identity on no allow-list
-    /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key), and valid certificates for a
+    /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key), a second mobile server's link
+    /// identity for the rate-limit case (`tls.link.second_mobile`, DIR/link-mobile-2.pem and
+    /// .key; allow it with `network.link_peers = ["ompp://mobile/MS-2"]`), and valid
+    /// certificates for a
     /// merchant never registered and a device never paired (`tls.unregistered_merchant`,
     /// DIR/merchant-unregistered.pem and .key; `tls.unpaired_device`, DIR/device-unpaired.pem
     /// and .key).
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
                 Ok([
                     ("merchant-expired", pki.expired_merchant()?),
                     ("link-unlisted", pki.unlisted_link_identity()?),
+                    ("link-mobile-2", pki.second_link_mobile()?),
                     ("merchant-unregistered", pki.unregistered_merchant()?),
                     ("device-unpaired", pki.unpaired_device()?),
                 ])

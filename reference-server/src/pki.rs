@@ -425,6 +425,9 @@ pub struct DevPki {
     pub merchant: Issued,
 }
 
+/// The id of [`DevPki::second_link_mobile`]: `ompp://mobile/MS-2`.
+pub const SECOND_LINK_MOBILE_ID: &str = "MS-2";
+
 /// File names of the CAs: (certificate, key).
 const OPERATOR_CA_FILES: (&str, &str) = ("operator-ca.pem", "operator-ca.key");
 const LINK_CA_FILES: (&str, &str) = ("link-ca.pem", "link-ca.key");
@@ -530,6 +533,20 @@ impl DevPki {
     /// (OMPP-LINK-001).
     pub fn unlisted_link_identity(&self) -> Result<Issued, PkiError> {
         let identity = party(Role::Mobile, "MS-UNLISTED")?;
+        self.link_ca.issue(
+            &identity,
+            &["localhost"],
+            &[],
+            Validity::days_from_now(LEAF_VALIDITY_DAYS),
+        )
+    }
+
+    /// A second mobile server's link identity (`ompp://mobile/MS-2`) from the link CA, which a
+    /// network server allow-lists with `network.link_peers`: the conformance suite sends its
+    /// rate-limit load with it (OMPP-LINK-005), so that the real mobile server's bucket stays
+    /// full.
+    pub fn second_link_mobile(&self) -> Result<Issued, PkiError> {
+        let identity = party(Role::Mobile, SECOND_LINK_MOBILE_ID)?;
         self.link_ca.issue(
             &identity,
             &["localhost"],

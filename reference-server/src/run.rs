@@ -379,9 +379,10 @@ pub async fn start(
                 identity: network_identity.clone(),
                 clock: clock.clone(),
             },
-            // OMPP-LINK-001: only the mobile server's link identity may call the link service.
+            // OMPP-LINK-001: only the mobile server's link identity, and the configured
+            // further peers, may call the link service; each has its own bucket (LINK-005).
             guard: LinkGuard::new(
-                Firewall::new(FirewallConfig::new([mobile_identity.clone()])),
+                Firewall::new(network_firewall(config, &mobile_identity)?),
                 clock.clone(),
             ),
             payee_keys: PayeeCodeKeys::load_or_create(&config.pki_dir()).map_err(|source| {
@@ -587,6 +588,33 @@ pub async fn start(
 
     running.tasks = tasks;
     Ok(running)
+}
+
+/// The network server's secure-link firewall: the protocol's limits, with this PKI's mobile
+/// server and `network.link_peers` allowed (OMPP-LINK-001, OMPP-LINK-005).
+fn network_firewall(
+    config: &Config,
+    mobile_identity: &PartyIdentity,
+) -> Result<FirewallConfig, StartError> {
+    let mut allowed = vec![mobile_identity.clone()];
+    for uri in &config.network.link_peers {
+        let peer = PartyIdentity::parse(uri)
+            .map_err(|v| StartError::Config(format!("network.link_peers entry {uri:?}: {v}")))?;
+        if peer.role() != ompp::types::Role::Mobile {
+            return Err(StartError::Config(format!(
+                "network.link_peers entry {uri:?}: must be a mobile server (ompp://mobile/<id>)"
+            )));
+        }
+        allowed.push(peer);
+    }
+    #[allow(unused_mut)]
+    let mut firewall = FirewallConfig::new(allowed);
+    #[cfg(feature = "defects")]
+    if config.defects.has(crate::defects::Defect::NoLinkRateLimit) {
+        firewall.rate_per_sec = u32::MAX;
+        firewall.burst = u32::MAX;
+    }
+    Ok(firewall)
 }
 
 /// `network.auth_code_validity_secs`, within the protocol's bounds (OMPP-AUTH-002).

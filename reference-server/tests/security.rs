@@ -371,6 +371,89 @@ async fn the_firewall_refuses_strangers_replays_and_stale_messages() {
     );
 }
 
+/// `network.link_peers` allows another mobile server on the secure link, with its own token
+/// bucket (OMPP-LINK-001, OMPP-LINK-005): on the stopped manual clock nothing refills, so after
+/// 10,000 relays (`LINK_RATE_BURST`) it is refused for rate while the PKI's own mobile server
+/// still gets through. An entry of another role stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_link_peer_has_its_own_bucket() {
+    use ompp_server::clock::Clock;
+    let second = format!("ompp://mobile/{}", ompp_server::pki::SECOND_LINK_MOBILE_ID);
+    let center =
+        Center::start_with(|config| config.network.link_peers = vec![second.clone()]).await;
+    let ana = center.customer("+4915100000104", 0).await;
+    let now = center.clock.now();
+    let relay = |sender: &str, n: u64| pb::RelayGetWalletBalanceRequest {
+        envelope: envelope(sender, &format!("msg-peer-{n:016}"), now),
+        device_id: ana.device_id.clone(),
+        request: Some(pb::GetWalletBalanceRequest {}),
+    };
+    let identity = center.pki.second_link_mobile().unwrap();
+    let link = center.network_link_as(&identity).await;
+    let burst = u64::from(ompp::limits::LINK_RATE_BURST);
+    let mut sent = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let (mut link, requests): (_, Vec<_>) = (
+            link.clone(),
+            (0..burst)
+                .filter(|n| n % 32 == worker)
+                .map(|n| relay(&second, n))
+                .collect(),
+        );
+        sent.spawn(async move {
+            let mut ok = 0;
+            for request in requests {
+                if link.relay_get_wallet_balance(request).await.is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        });
+    }
+    let mut ok = 0;
+    while let Some(served) = sent.join_next().await {
+        ok += served.unwrap();
+    }
+    assert_eq!(ok, burst, "a full bucket serves {burst} relays");
+    assert_eq!(
+        reason(
+            link.clone()
+                .relay_get_wallet_balance(relay(&second, burst))
+                .await
+        ),
+        R::LinkRateLimited
+    );
+    let mut own = center.network_link_as(&center.pki.link_mobile).await;
+    assert!(
+        own.relay_get_wallet_balance(relay("ompp://mobile/MS-1", burst + 1))
+            .await
+            .is_ok()
+    );
+    // Without the entry, the same identity is a stranger.
+    let plain = Center::start().await;
+    let mut stranger = plain
+        .network_link_as(&plain.pki.second_link_mobile().unwrap())
+        .await;
+    assert_eq!(
+        reason(stranger.relay_get_wallet_balance(relay(&second, 0)).await),
+        R::PeerNotAllowed
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ompp_server::config::Config::on_loopback(
+        dir.path().to_owned(),
+        ompp_server::passwords::HashingProfile::FastInsecure,
+    );
+    config.network.link_peers = vec!["ompp://network/NS-9".to_owned()];
+    let clock = std::sync::Arc::new(ompp_server::clock::ManualClock::new());
+    let refused = ompp_server::run::start(&config, ompp_server::run::Role::All, clock, None).await;
+    let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.contains("network.link_peers") && error.contains("NS-9"),
+        "{error}"
+    );
+}
+
 /// OMPP-MSG-010 over the wire: a 100 KiB request gets MESSAGE_TOO_LARGE and has no effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_refused_with_their_own_reason() {

@@ -18,6 +18,7 @@ mod flow_c_bank;
 mod flow_c_codes;
 mod ledger;
 mod link;
+mod link_rate;
 mod link_sender;
 mod payee;
 mod registration;
@@ -54,6 +55,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(flow_c_bank::cases());
     cases.extend(link::cases());
     cases.extend(link_sender::cases());
+    cases.extend(link_rate::cases());
     cases.extend(fields::cases());
     cases.extend(code_format::cases());
     cases.extend(bank::cases());
@@ -74,6 +76,12 @@ pub fn all() -> Vec<Case> {
 /// runner starts such cases first and `run --skip-waiting` leaves them out.
 pub fn waits(id: &str) -> bool {
     expiry::WAITING.contains(&id)
+}
+
+/// Whether the case sends load (OMPP-CONF-010): the runner runs it alone, once every other
+/// case that does not wait for protocol time has ended.
+pub fn exclusive(id: &str) -> bool {
+    link_rate::EXCLUSIVE.contains(&id)
 }
 
 /// The case with id `id`.

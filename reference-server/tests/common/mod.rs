@@ -65,8 +65,14 @@ fn config(dir: &std::path::Path) -> Config {
 
 impl Center {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Center::start`] with `adjust` applied to the configuration first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path());
+        let mut config = config(dir.path());
+        adjust(&mut config);
         let clock = ManualClock::new();
         let running = start(&config, Role::All, Arc::new(clock.clone()), None)
             .await
