@@ -42,12 +42,12 @@ pub struct LoadBounds {
     pub concurrency: usize,
 }
 
-/// The rate-limit case's bounds: at most 60,000 requests in at most 10 s, stopping after 2,000
+/// The rate-limit case's bounds: at most 100,000 requests in at most 20 s, stopping after 2,000
 /// refusals. Emptying a full bucket takes `LINK_RATE_BURST / (r - LINK_RATE_PER_SEC)` seconds
-/// at `r` requests per second: 1 s at 15,000 per second, 10 s at 6,000.
+/// at `r` requests per second: 2 s at 10,000 per second, 20 s at 5,500.
 pub const RATE_LIMIT_LOAD: LoadBounds = LoadBounds {
-    max_requests: 60_000,
-    max_duration: Duration::from_secs(10),
+    max_requests: 100_000,
+    max_duration: Duration::from_secs(20),
     stop_after_limited: 2_000,
     concurrency: 256,
 };
