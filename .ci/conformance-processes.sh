@@ -106,6 +106,8 @@ unpaired_device = { cert = "data/pki/device-unpaired.pem", key = "data/pki/devic
 counterparty_server = { cert = "data/pki/bank.pem", key = "data/pki/bank.key" }
 counterparty_sms_server = { cert = "data/pki/sms.pem", key = "data/pki/sms.key" }
 counterparty_client_ca = "data/pki/operator-ca.pem"
+# Trusted, but not the bank the network process is configured to call (OMPP-TLS-012).
+counterparty_other_server = { cert = "data/pki/bank-other.pem", key = "data/pki/bank-other.key" }
 
 [fixtures]
 enrollment_tokens = ["conformance-processes-token-1", "conformance-processes-token-2"]

@@ -94,6 +94,12 @@ pub struct TlsMaterial {
     /// from its SMS center than from its bank processor (OMPP-TLS-012).
     #[serde(default)]
     pub counterparty_sms_server: Option<Identity>,
+    /// A certificate, with its key, from a CA the system trusts for its bank processor, naming
+    /// a bank identity other than the one the system is configured to call (for example
+    /// `ompp://bank/BP-OTHER`): the suite's bank processor presents it once, and the system
+    /// must refuse the handshake (OMPP-TLS-012). Without it that case cannot run.
+    #[serde(default)]
+    pub counterparty_other_server: Option<Identity>,
     /// PEM CA file the suite uses to check the system when it calls the suite's counterparties.
     pub counterparty_client_ca: Option<String>,
     /// A merchant certificate, issued by the system's operator CA, whose validity period has

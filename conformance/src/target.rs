@@ -724,10 +724,17 @@ async fn counterparties(
         Some(sms) => credential(sms)?,
         None => bank.clone(),
     };
+    let other_bank = manifest
+        .tls
+        .counterparty_other_server
+        .as_ref()
+        .map(credential)
+        .transpose()?;
     let tls = PartyTls {
         bank,
         sms,
         client_ca_pem: read(client_ca)?,
+        other_bank,
     };
     let config = PartyConfig {
         bank_listen,
@@ -829,6 +836,14 @@ impl InProcess {
                     key_pem: pki.sms.key_pem.clone(),
                 },
                 client_ca_pem: pki.operator_ca.cert_pem(),
+                other_bank: Some(
+                    pki.other_bank()
+                        .map(|issued| Credential {
+                            cert_pem: issued.cert_pem,
+                            key_pem: issued.key_pem,
+                        })
+                        .map_err(|e| format!("another bank's certificate: {e}"))?,
+                ),
             },
         )
         .await?;

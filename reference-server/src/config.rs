@@ -9,6 +9,9 @@
 //! listen = "127.0.0.1:7100"           # merchants, registration
 //! link_listen = "127.0.0.1:7101"      # secure link, mobile server -> network server
 //! mobile_link_url = "https://localhost:7201"
+//! link_peers = []                     # further mobile servers allowed on the secure link
+//! bank_identity = "ompp://bank/BP-1"  # the only bank processor identity accepted at bank_url
+//! sms_identity = "ompp://sms/SC-1"    # the only SMS center identity accepted at sms_url
 //! [[network.enrollment_tokens]]
 //! token = "dev-enrollment-token-0001"
 //! merchant_id = "M-2001"
@@ -168,6 +171,11 @@ pub struct NetworkConfig {
     pub bank_url: String,
     /// The SMS center's endpoint (same rule).
     pub sms_url: String,
+    /// The identity the bank processor at `bank_url` must present (`ompp://bank/<id>`, from the
+    /// operator CA); any other is refused at the handshake (OMPP-TLS-012).
+    pub bank_identity: String,
+    /// The identity the SMS center at `sms_url` must present (`ompp://sms/<id>`, same rule).
+    pub sms_identity: String,
     /// The operator's account at the bank processor (bank `bank.bank_id`), credited by the bank
     /// transfer of every wallet top-up (OMPP-LEDGER-010).
     pub operator_account: String,
@@ -195,6 +203,8 @@ impl Default for NetworkConfig {
             enrollment_tokens: Vec::new(),
             bank_url: "https://localhost:7300".to_owned(),
             sms_url: "https://localhost:7400".to_owned(),
+            bank_identity: "ompp://bank/BP-1".to_owned(),
+            sms_identity: "ompp://sms/SC-1".to_owned(),
             operator_account: OPERATOR_ACCOUNT.to_owned(),
             auth_code_validity_secs: ompp::limits::AUTH_CODE_VALIDITY.default_secs,
             gateway_url: "https://localhost:7100".to_owned(),

@@ -24,10 +24,12 @@
 //! | [`Defect::RetryRejectedTransfer`] | the bank processor decides an identical retry of a `REJECTED` transfer anew, so it completes once the payer is funded (OMPP-BANK-005) | `bp.transfer.rejection-is-final` |
 //! | [`Defect::KeepReplacedHandset`] | the SMS center keeps the earlier handset of a number registered again: its token still works (OMPP-SMS-009) | `sc.handset.re-register` |
 //! | [`Defect::FailUnansweredTransfer`] | a checkout or top-up whose `ExecuteTransfer` got an RPC error is failed at once, without asking the bank for the outcome (OMPP-BANK-009) | `oc.flow-c.bank-answer-lost`, `oc.flow-c.bank-unavailable`, `oc.ledger.top-up-outcome-unknown` |
-//! | [`Defect::TopUpWithoutBank`] | credits a top-up from the operator's clearing account without a bank transfer, as the sandbox did (OMPP-LEDGER-010/011) | `oc.ledger.top-up-through-bank`, `oc.ledger.top-up-rejected`, `oc.ledger.top-up-outcome-unknown`, `oc.money.overflow` |
+//! | [`Defect::TopUpWithoutBank`] | credits a top-up from the operator's clearing account without a bank transfer, as the sandbox did (OMPP-LEDGER-010/011) | `oc.ledger.top-up-through-bank`, `oc.ledger.top-up-rejected`, `oc.ledger.top-up-outcome-unknown`, `oc.money.overflow`, and the three `oc.tls.counterparty-*` cases (it credits a top-up while the bank is unreachable) |
 //! | [`Defect::OverflowCheckedAfterBank`] | sends the bank transfer of a top-up that would overflow the wallet, which then fails to book (OMPP-MONEY-004) | `oc.money.overflow` |
 //! | [`Defect::ReuseEnvelopeOnRetry`] | sends a push the mobile server did not take again with the first attempt's message id and send time (OMPP-LINK-010) | `oc.link.sender-envelope` |
 //! | [`Defect::NoLinkRateLimit`] | the network server's secure-link token bucket never empties (OMPP-LINK-005) | `oc.link.rate-limit` |
+//! | [`Defect::AcceptAnyUpstreamCertificate`] | the network server accepts any server certificate from the bank processor and SMS center it calls (OMPP-TLS-012) | `oc.tls.counterparty-unknown-ca`, `oc.tls.counterparty-other-identity` |
+//! | [`Defect::OfferTls12Upstream`] | the network server connects to a bank processor that offers only TLS 1.2 (OMPP-SEC-009) | `oc.tls.counterparty-tls12-only` |
 //! | [`Defect::PushToSixteenDevicesOnly`] | pushes payment requests and notices to the first 16 paired devices only, in one secure-link call (OMPP-REG-009, OMPP-FLA-005, OMPP-FLA-014) | `oc.flow-a.push-to-every-device` |
 //!
 //! The 64 KiB request limit (OMPP-MSG-010, case `oc.msg.message-too-large`) has no variant:
@@ -98,6 +100,12 @@ pub enum Defect {
     ReuseEnvelopeOnRetry,
     /// The network server's secure-link firewall never runs out of tokens.
     NoLinkRateLimit,
+    /// The network server accepts any certificate from the bank processor and SMS center it
+    /// calls: no chain, name or identity check.
+    AcceptAnyUpstreamCertificate,
+    /// The network server offers TLS 1.2 as well as 1.3 to the bank processor and SMS center it
+    /// calls (it still checks their certificates).
+    OfferTls12Upstream,
 }
 
 /// The defects a broken variant has (none by default).
@@ -218,4 +226,113 @@ pub(crate) fn server_config_ignoring_expiry(
         .with_single_cert(cert_chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
+}
+
+/// The network server's client configuration for the bank processor or SMS center, rebuilt
+/// with the weaknesses of [`Defect::AcceptAnyUpstreamCertificate`] and
+/// [`Defect::OfferTls12Upstream`] when either is on; `config` unchanged otherwise.
+pub(crate) fn weaken_upstream_tls(
+    defects: &Defects,
+    config: &mut rustls::ClientConfig,
+    operator_ca_pem: &str,
+    own: (&str, &str),
+    expected: &ompp::types::PartyIdentity,
+) -> Result<(), String> {
+    let any = defects.has(Defect::AcceptAnyUpstreamCertificate);
+    let tls12 = defects.has(Defect::OfferTls12Upstream);
+    if !any && !tls12 {
+        return Ok(());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::pki::certs_from_pem(operator_ca_pem).map_err(|e| e.to_string())? {
+        roots.add(cert).map_err(|e| e.to_string())?;
+    }
+    let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    let verifier = UpstreamVerifier {
+        chain,
+        expected: (!any).then(|| expected.clone()),
+    };
+    let mut weakened = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(
+            crate::pki::certs_from_pem(own.0).map_err(|e| e.to_string())?,
+            crate::pki::key_from_pem(own.1).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+    weakened.alpn_protocols = vec![b"h2".to_vec()];
+    *config = weakened;
+    Ok(())
+}
+
+/// Checks the chain and the expected identity, or, without one, nothing at all.
+#[derive(Debug)]
+struct UpstreamVerifier {
+    chain: Arc<rustls::client::WebPkiServerVerifier>,
+    expected: Option<ompp::types::PartyIdentity>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for UpstreamVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(expected) = &self.expected else {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        };
+        self.chain.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        match crate::pki::identity_of(end_entity.as_ref()) {
+            Ok(identity) if &identity == expected => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            _ => Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
 }

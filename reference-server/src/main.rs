@@ -64,8 +64,9 @@ enum PkiCommand {
     /// DIR/merchant-expired.pem and .key), a link identity on no allow-list
     /// (`tls.link.unlisted`, DIR/link-unlisted.pem and .key), a second mobile server's link
     /// identity for the rate-limit case (`tls.link.second_mobile`, DIR/link-mobile-2.pem and
-    /// .key; allow it with `network.link_peers = ["ompp://mobile/MS-2"]`), and valid
-    /// certificates for a
+    /// .key; allow it with `network.link_peers = ["ompp://mobile/MS-2"]`), a bank processor
+    /// certificate for another bank (`tls.counterparty_other_server`, DIR/bank-other.pem and
+    /// .key), and valid certificates for a
     /// merchant never registered and a device never paired (`tls.unregistered_merchant`,
     /// DIR/merchant-unregistered.pem and .key; `tls.unpaired_device`, DIR/device-unpaired.pem
     /// and .key).
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
                     ("merchant-expired", pki.expired_merchant()?),
                     ("link-unlisted", pki.unlisted_link_identity()?),
                     ("link-mobile-2", pki.second_link_mobile()?),
+                    ("bank-other", pki.other_bank()?),
                     ("merchant-unregistered", pki.unregistered_merchant()?),
                     ("device-unpaired", pki.unpaired_device()?),
                 ])

@@ -555,6 +555,20 @@ impl DevPki {
         )
     }
 
+    /// A bank processor certificate from the operator CA for `ompp://bank/BP-OTHER`, a bank no
+    /// network server is configured to call (DNS localhost, IP 127.0.0.1): for the conformance
+    /// case that checks the network server refuses a trusted server of another identity
+    /// (OMPP-TLS-012).
+    pub fn other_bank(&self) -> Result<Issued, PkiError> {
+        let identity = party(Role::Bank, "BP-OTHER")?;
+        self.operator_ca.issue(
+            &identity,
+            &["localhost"],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            Validity::days_from_now(LEAF_VALIDITY_DAYS),
+        )
+    }
+
     /// A valid certificate from the operator CA for `ompp://merchant/M-UNREGISTERED`, a merchant
     /// no operation center registers: for the conformance case that checks every caller
     /// against the merchant database (OMPP-TLS-011).

@@ -187,18 +187,41 @@ fn link_channel(
 }
 
 /// A channel to the bank processor or SMS center: mutual TLS with the network server's
-/// identity, trusting the operator CA, accepting only a server of `role` (OMPP-TLS-012).
+/// identity, trusting the operator CA, accepting only the configured identity `expected` (a
+/// `(setting, value)` pair), which must be of `role` (OMPP-TLS-012).
 fn upstream_channel(
+    config: &Config,
     url: &str,
     pki: &DevPki,
+    (setting, expected): (&str, &str),
     role: ompp::types::Role,
 ) -> Result<Channel, StartError> {
-    let tls = ompp::tls::client_config(
+    let identity = PartyIdentity::parse(expected)
+        .map_err(|v| StartError::Config(format!("{setting} {expected:?}: {v}")))?;
+    if identity.role() != role {
+        return Err(StartError::Config(format!(
+            "{setting} {expected:?}: must be an identity of role {}",
+            role.as_str()
+        )));
+    }
+    #[allow(unused_mut)]
+    let mut tls = ompp::tls::client_config(
         &pki.operator_ca.cert_pem(),
         Some((&pki.network.cert_pem, &pki.network.key_pem)),
-        ompp::tls::Expected::Role(role),
+        ompp::tls::Expected::Identity(identity.clone()),
     )
     .map_err(StartError::Config)?;
+    #[cfg(feature = "defects")]
+    crate::defects::weaken_upstream_tls(
+        &config.defects,
+        &mut tls,
+        &pki.operator_ca.cert_pem(),
+        (&pki.network.cert_pem, &pki.network.key_pem),
+        &identity,
+    )
+    .map_err(StartError::Config)?;
+    #[cfg(not(feature = "defects"))]
+    let _ = (config, identity);
     crate::tls_client::lazy_channel(url, tls, None).map_err(StartError::Config)
 }
 
@@ -401,13 +424,17 @@ pub async fn start(
                     source,
                 })?,
             sms: Some(SmsCenterServiceClient::new(upstream_channel(
+                config,
                 &sms_url,
                 &pki,
+                ("network.sms_identity", &config.network.sms_identity),
                 ompp::types::Role::Sms,
             )?)),
             bank: Some(BankProcessorServiceClient::new(upstream_channel(
+                config,
                 &bank_url,
                 &pki,
+                ("network.bank_identity", &config.network.bank_identity),
                 ompp::types::Role::Bank,
             )?)),
             operator_account: bank_account(config, &config.network.operator_account)?,

@@ -454,6 +454,38 @@ async fn a_configured_link_peer_has_its_own_bucket() {
     );
 }
 
+/// The bank processor and SMS center identities the network server accepts are configured, and
+/// must be of their role (OMPP-TLS-012).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_identities_of_another_role_stop_the_start() {
+    for (setting, adjust) in [
+        (
+            "network.bank_identity",
+            (|config: &mut ompp_server::config::Config| {
+                config.network.bank_identity = "ompp://sms/SC-1".to_owned();
+            }) as fn(&mut ompp_server::config::Config),
+        ),
+        ("network.sms_identity", |config| {
+            config.network.sms_identity = "ompp://bank/BP-1".to_owned();
+        }),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ompp_server::config::Config::on_loopback(
+            dir.path().to_owned(),
+            ompp_server::passwords::HashingProfile::FastInsecure,
+        );
+        adjust(&mut config);
+        let clock = std::sync::Arc::new(ompp_server::clock::ManualClock::new());
+        let refused =
+            ompp_server::run::start(&config, ompp_server::run::Role::All, clock, None).await;
+        let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.contains(setting) && error.contains("must be an identity of role"),
+            "{setting}: {error}"
+        );
+    }
+}
+
 /// OMPP-MSG-010 over the wire: a 100 KiB request gets MESSAGE_TOO_LARGE and has no effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_refused_with_their_own_reason() {

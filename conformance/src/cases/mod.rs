@@ -7,6 +7,7 @@ use crate::case::Case;
 
 mod bank;
 mod code_format;
+mod counterparty_tls;
 mod create_order;
 mod devices;
 mod expiry;
@@ -66,6 +67,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(ledger::cases());
     cases.extend(top_up::cases());
     cases.extend(tls_more::cases());
+    cases.extend(counterparty_tls::cases());
     cases.extend(secrets::cases());
     cases.extend(create_order::cases());
     cases.extend(expiry::cases());
@@ -78,9 +80,15 @@ pub fn waits(id: &str) -> bool {
     expiry::WAITING.contains(&id)
 }
 
-/// Whether the case sends load (OMPP-CONF-010): the runner runs it alone, once every other
-/// case that does not wait for protocol time has ended.
+/// Whether the case must run alone: it sends load (OMPP-CONF-010), or makes the suite's bank
+/// processor refuse everyone for a moment. The runner runs such cases one at a time, once every
+/// other case that does not wait for protocol time has ended.
 pub fn exclusive(id: &str) -> bool {
+    sends_load(id) || counterparty_tls::EXCLUSIVE.contains(&id)
+}
+
+/// Whether the case sends load (OMPP-CONF-010): seconds of the machine's whole capacity.
+pub fn sends_load(id: &str) -> bool {
     link_rate::EXCLUSIVE.contains(&id)
 }
 

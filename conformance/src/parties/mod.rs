@@ -11,12 +11,15 @@
 //! # Layout
 //! - [`bank`]: `BankProcessorService`, accounts, transfers, the call log and bank faults.
 //! - [`sms`]: `SmsCenterService`, the messages received, inboxes and SMS faults.
+//! - [`presentation`]: what the bank processor presents in the TLS handshake, switchable to
+//!   certificates and versions the system must refuse.
 //! - [`link`]: the suite between the network server and the mobile server on the secure link,
 //!   recording what the network server sends (`MobileLinkService`) and refusing pushes on
 //!   demand.
 
 pub mod bank;
 pub mod link;
+pub mod presentation;
 pub mod sms;
 
 use std::net::SocketAddr;
@@ -42,6 +45,9 @@ pub struct PartyTls {
     pub sms: Credential,
     /// PEM anchors of the system's client certificate (its network server identity).
     pub client_ca_pem: String,
+    /// A certificate the system trusts for another bank's identity, which it must refuse
+    /// (OMPP-TLS-012), when the manifest gives one.
+    pub other_bank: Option<Credential>,
 }
 
 /// Where the suite's counterparties listen and what the bank holds.
@@ -69,6 +75,8 @@ pub struct Parties {
     pub bank_addr: SocketAddr,
     /// Where the SMS center listens.
     pub sms_addr: SocketAddr,
+    /// What the bank processor presents in the TLS handshake.
+    pub presenter: presentation::Presenter,
     /// Dropping the last clone ends both servers.
     _stop: Arc<watch::Sender<()>>,
 }
@@ -108,7 +116,8 @@ impl Parties {
             server_config(chain, key, anchors.clone(), ClientAuth::Required)
                 .map_err(|e| format!("the suite's {what} TLS: {e}"))
         };
-        let bank_tls = rustls_config("bank processor", &tls.bank)?;
+        let presenter = presentation::Presenter::new(&tls.bank, tls.other_bank.as_ref(), &anchors)
+            .map_err(|e| format!("the suite's bank processor: {e}"))?;
         let sms_tls = rustls_config("SMS center", &tls.sms)?;
         let bank_listener = bind(config.bank_listen, "bank processor").await?;
         let sms_listener = bind(config.sms_listen, "SMS center").await?;
@@ -128,7 +137,7 @@ impl Parties {
             Server::builder()
                 .add_service(BankProcessorServiceServer::new(bank.clone()))
                 .serve_with_incoming_shutdown(
-                    incoming(bank_listener, bank_tls),
+                    presentation::incoming(bank_listener, presenter.clone()),
                     until_dropped(stopped.clone()),
                 ),
         );
@@ -145,6 +154,7 @@ impl Parties {
             sms,
             bank_addr,
             sms_addr,
+            presenter,
             _stop: Arc::new(stop),
         })
     }
