@@ -181,7 +181,8 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
     // Nor can the other cases that send on the secure link, nor, without enrollment tokens,
     // those that register a merchant of their own, nor, without certificates for callers the
     // system does not know, the unknown-caller case, nor, without the suite on the secure link
-    // (counterparties.link_listen), the push-retry case.
+    // (counterparties.link_listen), the push-retry case, nor, without another bank's
+    // certificate (tls.counterparty_other_server), the case that presents it.
     let mut other_errors: Vec<&str> = report
         .cases
         .iter()
@@ -198,6 +199,7 @@ async fn a_valid_certificate_posing_as_expired_fails_exactly_the_expiry_case() {
             "oc.msg.repeated-field-bounds",
             "oc.reg.merchant-enrollment",
             "oc.tls.certificate-profile",
+            "oc.tls.counterparty-other-identity",
             "oc.tls.link-ca-separation",
             "oc.tls.unknown-caller",
         ],
