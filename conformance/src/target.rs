@@ -396,7 +396,7 @@ impl Target {
                                 "manifest: counterparties.link_listen {listen:?}: {e} (expected ip:port)"
                             )
                         })?,
-                        upstream_url: mobile_link,
+                        upstream_url: Some(mobile_link),
                         anchors_pem: read(&material.trust_anchors)?,
                         as_mobile: credential(&material.as_mobile)?,
                         as_network: credential(&material.as_network)?,
@@ -851,19 +851,15 @@ impl InProcess {
         config.network.sms_url = format!("https://localhost:{}", parties.sms_addr.port());
         // The network and mobile servers run as two servers, as deployed, and the network
         // server calls the mobile server's link through the suite (parties::link), which
-        // records what it sends (OMPP-LINK-010). The mobile link's port is chosen first, so
-        // that the suite knows where to forward.
-        let mobile_link = std::net::TcpListener::bind(any)
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("a loopback port for the mobile link: {e}"))?;
-        config.mobile.link_listen = mobile_link;
+        // records what it sends (OMPP-LINK-010). The suite learns where to forward once the
+        // mobile server listens (every port is the system's choice: none can be taken meanwhile).
         let credential = |issued: &ompp_server::pki::Issued| Credential {
             cert_pem: issued.cert_pem.clone(),
             key_pem: issued.key_pem.clone(),
         };
         let proxy = LinkProxy::start(&LinkProxyConfig {
             listen: any,
-            upstream_url: format!("https://localhost:{}", mobile_link.port()),
+            upstream_url: None,
             anchors_pem: pki.link_ca.cert_pem(),
             as_mobile: credential(&pki.link_mobile),
             as_network: credential(&pki.link_network),
@@ -888,6 +884,7 @@ impl InProcess {
         };
         config.mobile.network_link_url = url(network.network_link_addr)?;
         let mobile = start(config, ompp_server::run::Role::Mobile).await?;
+        proxy.forward_to(&url(mobile.mobile_link_addr)?)?;
         let network_url = url(network.network_addr)?;
         let mobile_url = url(mobile.mobile_addr)?;
         let expired = expired_merchant(&pki)?;

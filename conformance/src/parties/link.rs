@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use ompp::error::ProtocolError;
@@ -55,6 +55,8 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct LinkProxy {
     state: Arc<Mutex<State>>,
+    upstream: Upstream,
+    config: LinkProxyConfig,
     /// Where it listens.
     pub addr: SocketAddr,
     _stop: Arc<watch::Sender<()>>,
@@ -65,8 +67,9 @@ pub struct LinkProxy {
 pub struct LinkProxyConfig {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The mobile server's link endpoint (`https://host:port`).
-    pub upstream_url: String,
+    /// The mobile server's link endpoint (`https://host:port`), when known at the start; else
+    /// [`LinkProxy::forward_to`] gives it later.
+    pub upstream_url: Option<String>,
     /// PEM link CA: anchors the network server's client certificate and the mobile server's.
     pub anchors_pem: String,
     /// Presented to the network server: the mobile server's link identity.
@@ -75,31 +78,44 @@ pub struct LinkProxyConfig {
     pub as_network: Credential,
 }
 
+/// The mobile server's link, once known.
+type Upstream = Arc<OnceLock<MobileLinkServiceClient<Channel>>>;
+
 #[derive(Debug, Clone)]
 struct Service {
     state: Arc<Mutex<State>>,
-    upstream: MobileLinkServiceClient<Channel>,
+    upstream: Upstream,
+}
+
+impl Service {
+    fn upstream(&self) -> Result<MobileLinkServiceClient<Channel>, Status> {
+        self.upstream.get().cloned().ok_or_else(|| {
+            Status::unavailable("the suite's link proxy does not know the mobile server yet")
+        })
+    }
 }
 
 impl LinkProxy {
     /// Binds and starts serving; the upstream connection is made on the first call.
     pub async fn start(config: &LinkProxyConfig) -> Result<Self, String> {
-        let anchors =
-            certs_from_pem(&config.anchors_pem).map_err(|e| format!("link trust anchors: {e}"))?;
-        let chain = certs_from_pem(&config.as_mobile.cert_pem)
-            .map_err(|e| format!("link identity as mobile server: {e}"))?;
-        let key = key_from_pem(&config.as_mobile.key_pem)
-            .map_err(|e| format!("link identity as mobile server: {e}"))?;
-        let tls = server_config(chain, key, anchors, ClientAuth::Required)
-            .map_err(|e| format!("the suite's link proxy TLS: {e}"))?;
-        let host = config
-            .upstream_url
+        let proxy = Self::listen(config).await?;
+        if let Some(url) = &config.upstream_url {
+            proxy.forward_to(url)?;
+        }
+        Ok(proxy)
+    }
+
+    /// Forwards to the mobile server's link endpoint at `url` (`https://host:port`) from now
+    /// on; the connection is made on the first call. Only the first call has an effect.
+    pub fn forward_to(&self, url: &str) -> Result<(), String> {
+        let config = &self.config;
+        let host = url
             .trim_start_matches("https://")
             .split([':', '/'])
             .next()
             .unwrap_or_default()
             .to_owned();
-        let upstream = Endpoint::from_shared(config.upstream_url.clone())
+        let upstream = Endpoint::from_shared(url.to_owned())
             .and_then(|e| {
                 e.tls_config(
                     ClientTlsConfig::new()
@@ -114,6 +130,19 @@ impl LinkProxy {
             .map_err(|e| format!("the mobile server's link endpoint: {e}"))?
             .timeout(std::time::Duration::from_secs(10))
             .connect_lazy();
+        let _ = self.upstream.set(MobileLinkServiceClient::new(upstream));
+        Ok(())
+    }
+
+    async fn listen(config: &LinkProxyConfig) -> Result<Self, String> {
+        let anchors =
+            certs_from_pem(&config.anchors_pem).map_err(|e| format!("link trust anchors: {e}"))?;
+        let chain = certs_from_pem(&config.as_mobile.cert_pem)
+            .map_err(|e| format!("link identity as mobile server: {e}"))?;
+        let key = key_from_pem(&config.as_mobile.key_pem)
+            .map_err(|e| format!("link identity as mobile server: {e}"))?;
+        let tls = server_config(chain, key, anchors, ClientAuth::Required)
+            .map_err(|e| format!("the suite's link proxy TLS: {e}"))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| {
@@ -124,9 +153,10 @@ impl LinkProxy {
             })?;
         let addr = listener.local_addr().unwrap_or(config.listen);
         let state = Arc::new(Mutex::new(State::default()));
+        let upstream = Upstream::default();
         let service = Service {
             state: state.clone(),
-            upstream: MobileLinkServiceClient::new(upstream),
+            upstream: upstream.clone(),
         };
         let (stop, mut stopped) = watch::channel(());
         tokio::spawn(
@@ -139,6 +169,8 @@ impl LinkProxy {
         );
         Ok(Self {
             state,
+            upstream,
+            config: config.clone(),
             addr,
             _stop: Arc::new(stop),
         })
@@ -220,7 +252,7 @@ impl MobileLinkService for Service {
         if refuse {
             return Err(refused());
         }
-        self.upstream.clone().push_payment_request(body).await
+        self.upstream()?.push_payment_request(body).await
     }
 
     async fn push_notice(
@@ -241,6 +273,6 @@ impl MobileLinkService for Service {
             received_at: SystemTime::now(),
             refused: false,
         });
-        self.upstream.clone().push_notice(body).await
+        self.upstream()?.push_notice(body).await
     }
 }

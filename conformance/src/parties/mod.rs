@@ -2,7 +2,7 @@
 //! suite's own counterparties"): a bank processor ([`bank`]) and an SMS center ([`sms`]) that the
 //! system is configured to call.
 //!
-//! Both are tonic servers over mutual TLS 1.3 (the reference's `ompp_server::tls` listener), and
+//! Both are tonic servers over mutual TLS 1.3 ([`presentation`]'s listener), and
 //! both accept only a client certificate that chains to the configured anchors and names a
 //! `network` identity. They decide nothing about the system under test: they answer as a plain
 //! bank or SMS center would, record every request, and let a case inject a fault; the cases
@@ -28,8 +28,7 @@ use std::sync::Arc;
 use ompp::proto::v1::bank_processor_service_server::BankProcessorServiceServer;
 use ompp::proto::v1::sms_center_service_server::SmsCenterServiceServer;
 use ompp::types::Role;
-use ompp_server::pki::{certs_from_pem, key_from_pem};
-use ompp_server::tls::{ClientAuth, incoming, server_config};
+use ompp_server::pki::certs_from_pem;
 use tokio::sync::watch;
 use tonic::transport::Server;
 
@@ -76,7 +75,9 @@ pub struct Parties {
     /// Where the SMS center listens.
     pub sms_addr: SocketAddr,
     /// What the bank processor presents in the TLS handshake.
-    pub presenter: presentation::Presenter,
+    pub bank_presenter: presentation::Presenter,
+    /// What the SMS center presents in the TLS handshake.
+    pub sms_presenter: presentation::Presenter,
     /// Dropping the last clone ends both servers.
     _stop: Arc<watch::Sender<()>>,
 }
@@ -103,22 +104,18 @@ impl Parties {
         if anchors.is_empty() {
             return Err("counterparty client CA: no certificate in the PEM".into());
         }
-        let rustls_config = |what: &str, identity: &Credential| {
-            let chain = certs_from_pem(&identity.cert_pem)
-                .map_err(|e| format!("the suite's {what} certificate: {e}"))?;
-            if chain.is_empty() {
-                return Err(format!(
-                    "the suite's {what} certificate: no certificate in the PEM"
-                ));
-            }
-            let key = key_from_pem(&identity.key_pem)
-                .map_err(|e| format!("the suite's {what} key: {e}"))?;
-            server_config(chain, key, anchors.clone(), ClientAuth::Required)
-                .map_err(|e| format!("the suite's {what} TLS: {e}"))
+        let bank_presenter =
+            presentation::Presenter::new(&tls.bank, tls.other_bank.as_ref(), &anchors)
+                .map_err(|e| format!("the suite's bank processor: {e}"))?;
+        // The SMS center's other identity is the bank processor's: trusted by the system, but
+        // not as its SMS center; or another bank's, when both present the same certificate.
+        let sms_other = if tls.sms.cert_pem == tls.bank.cert_pem {
+            tls.other_bank.as_ref()
+        } else {
+            Some(&tls.bank)
         };
-        let presenter = presentation::Presenter::new(&tls.bank, tls.other_bank.as_ref(), &anchors)
-            .map_err(|e| format!("the suite's bank processor: {e}"))?;
-        let sms_tls = rustls_config("SMS center", &tls.sms)?;
+        let sms_presenter = presentation::Presenter::new(&tls.sms, sms_other, &anchors)
+            .map_err(|e| format!("the suite's SMS center: {e}"))?;
         let bank_listener = bind(config.bank_listen, "bank processor").await?;
         let sms_listener = bind(config.sms_listen, "SMS center").await?;
         let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
@@ -137,7 +134,7 @@ impl Parties {
             Server::builder()
                 .add_service(BankProcessorServiceServer::new(bank.clone()))
                 .serve_with_incoming_shutdown(
-                    presentation::incoming(bank_listener, presenter.clone()),
+                    presentation::incoming(bank_listener, bank_presenter.clone()),
                     until_dropped(stopped.clone()),
                 ),
         );
@@ -145,7 +142,7 @@ impl Parties {
             Server::builder()
                 .add_service(SmsCenterServiceServer::new(sms.clone()))
                 .serve_with_incoming_shutdown(
-                    incoming(sms_listener, sms_tls),
+                    presentation::incoming(sms_listener, sms_presenter.clone()),
                     until_dropped(stopped),
                 ),
         );
@@ -154,7 +151,8 @@ impl Parties {
             sms,
             bank_addr,
             sms_addr,
-            presenter,
+            bank_presenter,
+            sms_presenter,
             _stop: Arc::new(stop),
         })
     }
