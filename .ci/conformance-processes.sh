@@ -8,6 +8,7 @@
 # Usage: .ci/conformance-processes.sh IN_PROCESS_REPORT_DIR
 # Needs CARGO_TARGET_DIR (as .ci/run sets it) and python3.
 set -euo pipefail
+ci_dir=$(cd "$(dirname "$0")" && pwd)
 in_process=$1
 bin="${CARGO_TARGET_DIR:-target}/debug"
 cargo build --quiet --locked -p ompp-server -p ompp-conformance
@@ -21,15 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Eight free loopback ports, chosen by the kernel.
-read -r p_net p_netlink p_mob p_moblink p_bank p_sms p_handset p_proxy < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(8)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+# Eight loopback ports free now, below the ephemeral range, so that no connection made
+# meanwhile takes one (.ci/free-ports.py).
+read -r p_net p_netlink p_mob p_moblink p_bank p_sms p_handset p_proxy < <(python3 "$ci_dir/free-ports.py" 8)
 
 cat >"$work/ompp.toml" <<TOML
 data_dir = "$work/data"

@@ -8,6 +8,7 @@
 # Usage: .ci/conformance-roles.sh
 # Needs CARGO_TARGET_DIR (as .ci/run sets it), python3 with jsonschema.
 set -euo pipefail
+ci_dir=$(cd "$(dirname "$0")" && pwd)
 cd "$(dirname "$0")/.."
 bin="${CARGO_TARGET_DIR:-target}/debug"
 cargo build --quiet --locked -p ompp-server -p ompp-conformance
@@ -29,15 +30,9 @@ for role in bank-processor sms-center; do
   python3 .ci/validate-evidence.py "$work/in-process-$role" spec/schemas
 done
 
-# Three free loopback ports, chosen by the kernel.
-read -r p_bank p_sms p_handset < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+# Three loopback ports free now, below the ephemeral range, so that no connection made
+# meanwhile takes one (.ci/free-ports.py).
+read -r p_bank p_sms p_handset < <(python3 "$ci_dir/free-ports.py" 3)
 
 # The reference's defaults: bank OMPPBANK with DEMO0001 (funded) and DEMO1042, both servers
 # allow-listing the development PKI's network server, ompp://network/NS-1.

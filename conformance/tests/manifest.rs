@@ -23,12 +23,18 @@ struct Reference {
     _dir: tempfile::TempDir,
 }
 
-/// A loopback address with a port free right now.
+/// A loopback address with a port free right now, below the kernel's ephemeral range (32768
+/// and up on Linux by default), from which connections and port-0 binds draw theirs: until the
+/// suite binds it, no other socket is handed it unless it asks for it by number.
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use rand::Rng;
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(10_000..32_768);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
 }
 
 async fn reference() -> Reference {
