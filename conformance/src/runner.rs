@@ -356,7 +356,7 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         options.concurrency.max(1)
     );
     // Cases that wait for protocol time start first, so the others run while they wait; the
-    // cases that send load start last.
+    // cases that must run alone (cases::exclusive) start last.
     let mut order: Vec<&Case> = selected.iter().collect();
     order.sort_by_key(|c| (!cases::waits(c.id), cases::exclusive(c.id)));
     let alone = Arc::new(tokio::sync::RwLock::new(()));
@@ -376,9 +376,10 @@ pub async fn run_as(options: &RunOptions, role: Option<RoleUnderTest>) -> Result
         let alone = alone.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            // OMPP-CONF-010: a case that sends load runs alone; the cases that wait for
-            // protocol time go on waiting meanwhile. The lock is fair, and the load cases are
-            // spawned last, so they run once every other case has started and ended.
+            // A case that sends load (OMPP-CONF-010) or makes the suite's counterparties
+            // refuse everyone runs alone; the cases that wait for protocol time go on waiting
+            // meanwhile. The lock is fair, and such cases are spawned last, so they run once
+            // every other case has started and ended.
             let (_shared, _alone) = if cases::exclusive(case.id) {
                 (None, Some(alone.write_owned().await))
             } else if cases::waits(case.id) {

@@ -67,36 +67,27 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 async fn unknown_ca(target: &Target, checks: &Checks) -> Result<(), Abort> {
-    refused(
-        target,
-        checks,
-        Presentation::UnknownCa,
-        "OMPP-TLS-012",
-        "a certificate from a CA it does not trust",
-    )
-    .await
+    refused(target, checks, Presentation::UnknownCa).await
 }
 
 async fn other_identity(target: &Target, checks: &Checks) -> Result<(), Abort> {
-    refused(
-        target,
-        checks,
-        Presentation::OtherIdentity,
-        "OMPP-TLS-012",
-        "a trusted certificate of another identity",
-    )
-    .await
+    refused(target, checks, Presentation::OtherIdentity).await
 }
 
 async fn tls12_only(target: &Target, checks: &Checks) -> Result<(), Abort> {
-    refused(
-        target,
-        checks,
-        Presentation::Tls12Only,
-        "OMPP-SEC-009",
-        "only TLS 1.2",
-    )
-    .await
+    refused(target, checks, Presentation::Tls12Only).await
+}
+
+/// The requirement a presentation checks, and how the assertions name it.
+fn about(presentation: Presentation) -> (&'static str, &'static str) {
+    match presentation {
+        Presentation::UnknownCa => ("OMPP-TLS-012", "a certificate from a CA it does not trust"),
+        Presentation::OtherIdentity => {
+            ("OMPP-TLS-012", "a trusted certificate of another identity")
+        }
+        Presentation::Tls12Only => ("OMPP-SEC-009", "only TLS 1.2"),
+        Presentation::Genuine => ("OMPP-TLS-012", "its genuine certificate"),
+    }
 }
 
 /// Switches the bank back to its genuine presentation when dropped, whatever the case did.
@@ -113,9 +104,8 @@ async fn refused(
     target: &Target,
     checks: &Checks,
     presentation: Presentation,
-    requirement: &str,
-    what: &str,
 ) -> Result<(), Abort> {
+    let (requirement, what) = about(presentation);
     let support = super::flow_c::support(target, checks)?;
     let parties = &support.parties;
     if !parties.bank_presenter.can(presentation) || !parties.sms_presenter.can(presentation) {

@@ -11,8 +11,8 @@
 //! # Layout
 //! - [`bank`]: `BankProcessorService`, accounts, transfers, the call log and bank faults.
 //! - [`sms`]: `SmsCenterService`, the messages received, inboxes and SMS faults.
-//! - [`presentation`]: what the bank processor presents in the TLS handshake, switchable to
-//!   certificates and versions the system must refuse.
+//! - [`presentation`]: what the bank processor and the SMS center present in the TLS handshake,
+//!   switchable to certificates and versions the system must refuse.
 //! - [`link`]: the suite between the network server and the mobile server on the secure link,
 //!   recording what the network server sends (`MobileLinkService`) and refusing pushes on
 //!   demand.
